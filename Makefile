@@ -1,0 +1,41 @@
+# Make targets (CONVENTIONS §10). `make test` is the one command that runs every test;
+# .ci/run calls exactly it.
+GO ?= go
+GOLANGCI_LINT_VERSION := v2.15.0
+PKGS := ./...
+
+.PHONY: all build test test-short vet tidy tidy-check fmt lint bench rabbitmq
+
+all: build
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/ ./cmd/...
+
+rabbitmq:
+	@./scripts/ensure-rabbitmq.sh
+
+vet:
+	$(GO) vet $(PKGS)
+
+tidy-check:
+	$(GO) mod tidy -diff
+
+## test: vet, module drift check, then every unit and integration test with the race detector.
+test: rabbitmq vet tidy-check
+	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+## test-short: unit tests only (integration tests skip under -short).
+test-short:
+	$(GO) test -race -short $(PKGS)
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+tidy:
+	$(GO) mod tidy
+
+lint:
+	$(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION) run $(PKGS)

@@ -77,7 +77,6 @@ func TestSecretsNeverLeak(t *testing.T) {
 	const (
 		token      = "tok-SECRET-0c6f3e"
 		mqPass     = "mqpass-SECRET-41d9"
-		keyPEM     = "-----BEGIN PRIVATE KEY-----\nkey-SECRET-77aa\n-----END PRIVATE KEY-----"
 		passphrase = "phrase-SECRET-9b21"
 		urlPass    = "urlpass-SECRET-3e8c"
 		headerVal  = "header-SECRET-5f02"
@@ -91,7 +90,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 		{
 			name: "valid secrets, invalid everything else",
 			env: map[string]string{
-				"OPENCTI_TOKEN": token, "MQ_PASS": mqPass, "MQ_USE_SSL_KEY": keyPEM, "MQ_USE_SSL_PASSPHRASE": passphrase,
+				"OPENCTI_TOKEN": token, "MQ_PASS": mqPass, "MQ_USE_SSL_PASSPHRASE": passphrase,
 				"OPENCTI_URL": "ftp://x", "CONNECTOR_TYPE": "NOPE", "CONNECTOR_METRICS_PORT": "x",
 				"LISTEN_PROTOCOL_API_SSL_PASSPHRASE": passphrase, "S3_SECRET_KEY": passphrase,
 			},
@@ -99,7 +98,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 		},
 		{
 			name: "secrets in the wrong YAML shape",
-			yaml: "opencti:\n  token: {value: " + token + "}\nmq:\n  pass: [" + mqPass + "]\n  use_ssl_key: {k: " + passphrase + "}\n  use_ssl_passphrase: [" + passphrase + "]\n",
+			yaml: "opencti:\n  token: {value: " + token + "}\nmq:\n  pass: [" + mqPass + "]\n  use_ssl_key: {k: v}\n  use_ssl_passphrase: [" + passphrase + "]\n",
 		},
 		{
 			name:         "secret in the URL",
@@ -129,7 +128,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 			yaml: "opencti: {token: " + token + ", url: [}\n",
 		},
 	}
-	secrets := []string{token, mqPass, "key-SECRET-77aa", passphrase, urlPass, headerVal}
+	secrets := []string{token, mqPass, passphrase, urlPass, headerVal}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			var seen bytes.Buffer
@@ -145,7 +144,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 				}
 				seen.WriteString(verr.Error())
 				fmt.Fprintf(&seen, "%v %+v %#v\n", verr, cfg, cfg)
-				fmt.Fprintf(&seen, "%s %q %x\n", cfg.OpenCTI.Token, cfg.MQ.Pass, cfg.MQ.SSLKey)
+				fmt.Fprintf(&seen, "%s %q %x\n", cfg.OpenCTI.Token, cfg.MQ.Pass, cfg.MQ.SSLPassphrase)
 				for _, w := range src.Warnings() {
 					seen.WriteString(w + "\n")
 				}

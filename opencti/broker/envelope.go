@@ -1,0 +1,154 @@
+package broker
+
+import (
+	"encoding/base64"
+	"errors"
+	"strconv"
+	"unicode/utf8"
+)
+
+// BundleTypeQueue is the bundle_type of the envelopes connectors publish (spec §3.5).
+const BundleTypeQueue = "QUEUE_BUNDLE"
+
+// Envelope is the message a connector publishes to its push queue for the platform's
+// workers: one split part of a STIX bundle (spec §3.5). Unmarshal it with encoding/json;
+// marshal it with Marshal.
+type Envelope struct {
+	// BundleType is "QUEUE_BUNDLE".
+	BundleType string `json:"bundle_type"`
+	// ApplicantID is the user the worker impersonates, nil for null.
+	ApplicantID *string `json:"applicant_id"`
+	// ActionSequence is the 1-based index of the part within one send.
+	ActionSequence int `json:"action_sequence"`
+	// EntitiesTypes filters the types to import; empty imports everything. Marshal writes
+	// nil as [].
+	EntitiesTypes []string `json:"entities_types"`
+	// Content is the part's bundle JSON in standard base64 with padding.
+	Content string `json:"content"`
+	// Update asks the worker to update existing entities.
+	Update bool `json:"update"`
+	// DraftID is the draft context, nil for null.
+	DraftID *string `json:"draft_id"`
+	// WorkID is the work the part belongs to; Marshal omits the key when it is empty.
+	WorkID string `json:"work_id,omitempty"`
+}
+
+// NewEnvelope returns the envelope of one bundle part: bundle_type QUEUE_BUNDLE, the part
+// base64-encoded, no entity type filter, update false.
+func NewEnvelope(part []byte, seq int, applicantID, draftID *string, workID string) Envelope {
+	return Envelope{
+		BundleType:     BundleTypeQueue,
+		ApplicantID:    applicantID,
+		ActionSequence: seq,
+		EntitiesTypes:  []string{},
+		Content:        base64.StdEncoding.EncodeToString(part),
+		DraftID:        draftID,
+		WorkID:         workID,
+	}
+}
+
+// Marshal encodes e exactly as pycti does with Python's json.dumps defaults: keys in the
+// order bundle_type, applicant_id, action_sequence, entities_types, content, update,
+// draft_id, work_id (omitted when empty), separators ", " and ": ", and every non-ASCII
+// character escaped as \uXXXX (invalid UTF-8 becomes \ufffd). It fails when BundleType is
+// empty.
+func (e Envelope) Marshal() ([]byte, error) {
+	if e.BundleType == "" {
+		return nil, errors.New("marshal envelope: empty bundle_type")
+	}
+	// Room for the keys and, unless strings need escaping, every value.
+	n := 192 + len(e.BundleType) + len(e.Content) + len(e.WorkID)
+	if e.ApplicantID != nil {
+		n += len(*e.ApplicantID)
+	}
+	if e.DraftID != nil {
+		n += len(*e.DraftID)
+	}
+	for _, t := range e.EntitiesTypes {
+		n += len(t) + 4
+	}
+	b := make([]byte, 0, n)
+	b = append(b, `{"bundle_type": `...)
+	b = appendPyString(b, e.BundleType)
+	b = append(b, `, "applicant_id": `...)
+	b = appendPyNullableString(b, e.ApplicantID)
+	b = append(b, `, "action_sequence": `...)
+	b = strconv.AppendInt(b, int64(e.ActionSequence), 10)
+	b = append(b, `, "entities_types": [`...)
+	for i, t := range e.EntitiesTypes {
+		if i > 0 {
+			b = append(b, ", "...)
+		}
+		b = appendPyString(b, t)
+	}
+	b = append(b, `], "content": `...)
+	b = appendPyString(b, e.Content)
+	b = append(b, `, "update": `...)
+	b = strconv.AppendBool(b, e.Update)
+	b = append(b, `, "draft_id": `...)
+	b = appendPyNullableString(b, e.DraftID)
+	if e.WorkID != "" {
+		b = append(b, `, "work_id": `...)
+		b = appendPyString(b, e.WorkID)
+	}
+	b = append(b, '}')
+	return b, nil
+}
+
+func appendPyNullableString(b []byte, s *string) []byte {
+	if s == nil {
+		return append(b, "null"...)
+	}
+	return appendPyString(b, *s)
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendPyString appends s as Python's json.dumps(ensure_ascii=True) writes a str.
+func appendPyString(b []byte, s string) []byte {
+	b = append(b, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x20 && c < 0x7f && c != '"' && c != '\\' {
+			b = append(b, c)
+			i++
+			continue
+		}
+		if c < utf8.RuneSelf {
+			switch c {
+			case '"':
+				b = append(b, '\\', '"')
+			case '\\':
+				b = append(b, '\\', '\\')
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			default: // other control characters and DEL
+				b = appendU(b, rune(c))
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		i += size
+		if r > 0xffff {
+			r -= 0x10000
+			b = appendU(b, 0xd800+(r>>10)&0x3ff)
+			b = appendU(b, 0xdc00+r&0x3ff)
+			continue
+		}
+		b = appendU(b, r) // utf8.RuneError for invalid bytes
+	}
+	return append(b, '"')
+}
+
+func appendU(b []byte, r rune) []byte {
+	return append(b, '\\', 'u', hexDigits[r>>12&0xf], hexDigits[r>>8&0xf], hexDigits[r>>4&0xf], hexDigits[r&0xf])
+}

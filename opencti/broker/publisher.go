@@ -1,0 +1,299 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+)
+
+// DefaultConfirmTimeout is how long Publish waits for a publisher confirm before it
+// reconnects and publishes again.
+const DefaultConfirmTimeout = 30 * time.Second
+
+var (
+	// errNacked is the retry cause when the broker nacks a message.
+	errNacked = errors.New("broker nacked the message")
+	// errConfirmTimeout is the retry cause when no confirm arrives in time.
+	errConfirmTimeout = errors.New("no publisher confirm in time")
+)
+
+// Publisher publishes persistent messages and waits for their publisher confirms. It keeps
+// one long-lived connection with one confirm-mode channel, dialled on first use and again
+// after any loss. It is safe for concurrent use.
+type Publisher struct {
+	cfg            Config
+	logger         *slog.Logger
+	backoffInitial time.Duration
+	backoffMax     time.Duration
+	confirmTimeout time.Duration
+	onRetry        func(error)
+
+	closing   context.Context // cancelled by Close
+	stop      context.CancelFunc
+	dialing   chan struct{} // one-slot lock held while dialling
+	mu        sync.Mutex
+	sess      *session
+	closed    bool
+	closeOnce sync.Once
+}
+
+// NewPublisher returns a publisher. It does no I/O: the first Publish connects.
+func NewPublisher(cfg Config, opts ...PublisherOption) *Publisher {
+	closing, stop := context.WithCancel(context.Background())
+	p := &Publisher{
+		cfg:            cfg,
+		logger:         slog.New(slog.DiscardHandler),
+		backoffInitial: DefaultReconnectInitial,
+		backoffMax:     DefaultReconnectMax,
+		confirmTimeout: DefaultConfirmTimeout,
+		closing:        closing,
+		stop:           stop,
+		dialing:        make(chan struct{}, 1),
+	}
+	for _, o := range opts {
+		if o != nil {
+			o.applyPublisher(p)
+		}
+	}
+	return p
+}
+
+// Publish publishes body to exchange with routingKey and returns once RabbitMQ confirmed
+// it. The message is persistent (delivery mode 2) with content encoding "utf-8", no content
+// type, no headers, and not mandatory, as pycti publishes bundles.
+//
+// While the broker blocks publishing (connection.blocked, e.g. a memory alarm) Publish
+// waits. After a nack, a confirm that does not arrive within the confirm timeout (the
+// connection is then dropped), or a lost connection, it backs off, reconnects when needed
+// and publishes again, until the message is confirmed or ctx ends; it then returns an
+// error wrapping ctx.Err(). A message can therefore reach the queue twice, never zero times
+// once Publish returned nil.
+//
+// Publish gives up at once, with an error wrapping ErrNotFound or ErrAccessRefused, when the
+// broker closes the channel because the exchange does not exist or may not be written to,
+// and with ErrClosed after Close.
+func (p *Publisher) Publish(ctx context.Context, exchange, routingKey string, body []byte) error {
+	msg := amqp.Publishing{
+		DeliveryMode:    amqp.Persistent,
+		ContentEncoding: "utf-8",
+		Body:            body,
+	}
+	var bo *reconnectBackoff
+	for attempt := 1; ; attempt++ {
+		err := p.publishOnce(ctx, exchange, routingKey, msg)
+		if err == nil {
+			if attempt > 1 {
+				p.logger.Info("publish_recovered", slog.String("exchange", exchange), slog.Int("attempts", attempt))
+			}
+			return nil
+		}
+		switch {
+		case errors.Is(err, ErrClosed):
+			return fmt.Errorf("publish to exchange %q: %w", exchange, ErrClosed)
+		case ctx.Err() != nil:
+			return p.giveUp(ctx, exchange, attempt, err)
+		case isPermanent(err):
+			p.logger.Error("publish_failed", slog.String("exchange", exchange), slog.String("routing_key", routingKey), slog.Any("error", err))
+			return fmt.Errorf("publish to exchange %q with routing key %q: %w", exchange, routingKey, err)
+		}
+		if p.onRetry != nil {
+			p.onRetry(err)
+		}
+		if bo == nil {
+			bo = newReconnectBackoff(p.backoffInitial, p.backoffMax)
+		}
+		delay := bo.next()
+		level := slog.LevelWarn
+		if isAuthError(err) {
+			level = slog.LevelError
+		}
+		p.logger.Log(ctx, level, "publish_retry", slog.String("exchange", exchange), slog.Int("attempt", attempt),
+			slog.Duration("retry_in", delay), slog.Any("error", err))
+		if !p.sleep(ctx, delay) {
+			if ctx.Err() != nil {
+				return p.giveUp(ctx, exchange, attempt, err)
+			}
+			return fmt.Errorf("publish to exchange %q: %w", exchange, ErrClosed)
+		}
+	}
+}
+
+func (p *Publisher) giveUp(ctx context.Context, exchange string, attempts int, last error) error {
+	if errors.Is(last, ctx.Err()) {
+		return fmt.Errorf("publish to exchange %q: gave up after %d attempt(s): %w", exchange, attempts, ctx.Err())
+	}
+	return fmt.Errorf("publish to exchange %q: gave up after %d attempt(s): %w (last error: %v)", exchange, attempts, ctx.Err(), last)
+}
+
+// sleep waits for d; it returns false early when ctx ends or the publisher closes.
+func (p *Publisher) sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-p.closing.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// publishOnce makes one attempt: session, wait while blocked, publish, wait for the confirm.
+func (p *Publisher) publishOnce(ctx context.Context, exchange, routingKey string, msg amqp.Publishing) error {
+	s, err := p.session(ctx)
+	if err != nil {
+		return err
+	}
+	select {
+	case <-s.whenUnblocked():
+	default:
+		select {
+		case <-s.whenUnblocked():
+		case <-s.lost:
+			return s.lossErr()
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-p.closing.Done():
+			return ErrClosed
+		}
+	}
+	dc, err := s.ch.PublishWithDeferredConfirmWithContext(ctx, exchange, routingKey, false, false, msg)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if s.ch.IsClosed() {
+			return s.lossErr()
+		}
+		return fmt.Errorf("basic.publish: %w", err)
+	}
+	timer := time.NewTimer(p.confirmTimeout)
+	defer timer.Stop()
+	select {
+	case <-dc.Done():
+		if dc.Acked() {
+			return nil
+		}
+		if s.ch.IsClosed() {
+			// Pending confirms are nacked when the channel closes; the watcher records why.
+			return s.lossErr()
+		}
+		return errNacked
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-p.closing.Done():
+		return ErrClosed
+	case <-timer.C:
+		p.discard(s)
+		return errConfirmTimeout
+	}
+}
+
+// session returns the live session, dialling a new one when there is none.
+func (p *Publisher) session(ctx context.Context) (*session, error) {
+	if s, err := p.current(); err != nil || s != nil {
+		return s, err
+	}
+	select {
+	case p.dialing <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-p.closing.Done():
+		return nil, ErrClosed
+	}
+	defer func() { <-p.dialing }()
+	// Another caller may have dialled while this one waited.
+	if s, err := p.current(); err != nil || s != nil {
+		return s, err
+	}
+	p.mu.Lock()
+	old := p.sess
+	p.sess = nil
+	p.mu.Unlock()
+	if old != nil {
+		old.close()
+		p.logger.Warn("publisher_connection_lost", slog.Any("error", old.lossErr()))
+	}
+
+	dialCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(p.closing, cancel)
+	defer stop()
+	conn, err := p.cfg.dial(dialCtx)
+	if err != nil {
+		if p.closing.Err() != nil {
+			return nil, ErrClosed
+		}
+		return nil, err
+	}
+	s, err := startSession(conn, p.logger, true)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.ch.Confirm(false); err != nil {
+		s.close()
+		return nil, fmt.Errorf("confirm.select: %w", err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		s.close()
+		return nil, ErrClosed
+	}
+	p.sess = s
+	p.logger.Info("publisher_connected", slog.String("broker", p.cfg.String()))
+	return s, nil
+}
+
+// current returns the live session, nil when there is none, or ErrClosed.
+func (p *Publisher) current() (*session, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil, ErrClosed
+	}
+	if p.sess != nil && !p.sess.isLost() {
+		return p.sess, nil
+	}
+	return nil, nil
+}
+
+// discard closes s and forgets it if it is still the current session.
+func (p *Publisher) discard(s *session) {
+	p.mu.Lock()
+	if p.sess == s {
+		p.sess = nil
+	}
+	p.mu.Unlock()
+	s.close()
+}
+
+// Close closes the connection. Publish calls in progress return errors wrapping ErrClosed
+// (their messages may or may not have been confirmed), later ones fail at once. Close is
+// idempotent and always returns nil: nothing is left to retry.
+func (p *Publisher) Close() error {
+	p.closeOnce.Do(func() {
+		p.mu.Lock()
+		p.closed = true
+		p.mu.Unlock()
+		p.stop()
+		// Wait for a dial in progress (cancelled above) to give up.
+		p.dialing <- struct{}{}
+		p.mu.Lock()
+		s := p.sess
+		p.sess = nil
+		p.mu.Unlock()
+		if s != nil {
+			s.close()
+		}
+		<-p.dialing
+		p.logger.Debug("publisher_closed")
+	})
+	return nil
+}

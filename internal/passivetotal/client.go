@@ -1,0 +1,525 @@
+package passivetotal
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cenkalti/backoff/v5"
+)
+
+// Defaults of the client options.
+const (
+	// DefaultTimeout bounds one attempt: connection, headers and body.
+	DefaultTimeout = 30 * time.Second
+	// DefaultMaxTries is the number of attempts of one call, the first included.
+	DefaultMaxTries = 5
+	// DefaultMaxElapsed bounds the time spent on one call, retries included.
+	DefaultMaxElapsed = 60 * time.Second
+	// DefaultMaxBodySize is the largest answer the client reads.
+	DefaultMaxBodySize int64 = 32 << 20
+	// DefaultQuotaCacheTTL is how long a quota reading is trusted.
+	DefaultQuotaCacheTTL = 60 * time.Second
+	// DefaultInitialBackoff is the first retry delay before jitter.
+	DefaultInitialBackoff = time.Second
+	// DefaultMaxBackoff caps the retry delay before jitter.
+	DefaultMaxBackoff = 15 * time.Second
+	// DefaultUserAgent is the User-Agent header the client sends.
+	DefaultUserAgent = "riskiq-opencti-connectors/passivetotal"
+)
+
+// Endpoints, as paths below the version root. They name the endpoint in
+// errors and log lines.
+const (
+	EndpointQuota      = "/account/quota"
+	EndpointPassiveDNS = "/dns/passive"
+	EndpointArticles   = "/articles"
+	EndpointArticle    = "/articles/{guid}"
+)
+
+// maxErrorBody bounds how much of a non-2xx body is read to find its message.
+const maxErrorBody = 64 << 10
+
+// Client calls the PassiveTotal v2 API. It is safe for concurrent use; its
+// quota state is shared by all callers.
+type Client struct {
+	base       *url.URL
+	hc         *http.Client
+	authHeader string
+	secrets    []string
+	userAgent  string
+
+	timeout        time.Duration
+	maxTries       int
+	maxElapsed     time.Duration
+	initialBackoff time.Duration
+	maxBackoff     time.Duration
+	maxBody        int64
+
+	now   func() time.Time
+	sleep func(context.Context, time.Duration) error
+	log   *slog.Logger
+
+	quota quotaState
+}
+
+// Option configures a [Client].
+type Option func(*Client)
+
+// WithHTTPClient makes the client send its requests through hc instead of its
+// own http.Client (TLS verification on, system roots).
+func WithHTTPClient(hc *http.Client) Option {
+	return func(c *Client) { c.hc = hc }
+}
+
+// WithTimeout bounds each attempt (connection, headers and body); default
+// [DefaultTimeout].
+func WithTimeout(d time.Duration) Option {
+	return func(c *Client) { c.timeout = d }
+}
+
+// WithRetry bounds one call to maxTries attempts and maxElapsed in total,
+// delays included; defaults [DefaultMaxTries] and [DefaultMaxElapsed]. A
+// maxTries of 1 disables retries.
+func WithRetry(maxTries int, maxElapsed time.Duration) Option {
+	return func(c *Client) { c.maxTries, c.maxElapsed = maxTries, maxElapsed }
+}
+
+// WithBackoff sets the first retry delay and the cap of the exponential
+// backoff, both before jitter of ±50 %; defaults [DefaultInitialBackoff] and
+// [DefaultMaxBackoff].
+func WithBackoff(initial, maxDelay time.Duration) Option {
+	return func(c *Client) { c.initialBackoff, c.maxBackoff = initial, maxDelay }
+}
+
+// WithMaxBodySize sets the largest answer the client accepts; default
+// [DefaultMaxBodySize]. A larger answer fails with [ErrResponseTooLarge],
+// refused on its Content-Length when announced, else after reading n+1 bytes.
+func WithMaxBodySize(n int64) Option {
+	return func(c *Client) { c.maxBody = n }
+}
+
+// WithQuotaCacheTTL sets how long [Client.CheckQuota] trusts a quota reading;
+// default [DefaultQuotaCacheTTL]. Zero reads the quota on every check.
+func WithQuotaCacheTTL(d time.Duration) Option {
+	return func(c *Client) { c.quota.ttl = d }
+}
+
+// WithClock sets the clock used for the quota cache, quota resets,
+// Retry-After dates and the retry budget; default time.Now.
+func WithClock(now func() time.Time) Option {
+	return func(c *Client) { c.now = now }
+}
+
+// WithSleep replaces the function that waits between attempts; it must return
+// early with an error when ctx is done. Tests use it to avoid real delays.
+func WithSleep(sleep func(ctx context.Context, d time.Duration) error) Option {
+	return func(c *Client) { c.sleep = sleep }
+}
+
+// WithLogger sets the logger for request and retry events (debug and warn);
+// default discards.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *Client) { c.log = l }
+}
+
+// WithUserAgent sets the User-Agent header; default [DefaultUserAgent].
+func WithUserAgent(ua string) Option {
+	return func(c *Client) { c.userAgent = ua }
+}
+
+// JoinVersion returns the API root for a base URL without the version
+// segment: "https://api.riskiq.net/pt" and "https://api.riskiq.net/pt/" give
+// "https://api.riskiq.net/pt/v2". A base already ending in "/v2" is returned
+// without its trailing slash.
+func JoinVersion(base string) string {
+	b := strings.TrimSuffix(base, "/")
+	if strings.HasSuffix(b, "/v2") {
+		return b
+	}
+	return b + "/v2"
+}
+
+// New returns a client for the API rooted at baseURL, which includes the
+// version segment (e.g. "https://api.riskiq.net/pt/v2"; one trailing slash is
+// tolerated), authenticating as username with apiKey. It does no I/O.
+func New(baseURL, username, apiKey string, opts ...Option) (*Client, error) {
+	if username == "" {
+		return nil, errors.New("passivetotal: username is empty")
+	}
+	if apiKey == "" {
+		return nil, errors.New("passivetotal: api key is empty")
+	}
+	base, err := parseBaseURL(baseURL)
+	if err != nil {
+		return nil, fmt.Errorf("passivetotal: base url: %w", err)
+	}
+	token := base64.StdEncoding.EncodeToString([]byte(username + ":" + apiKey))
+	c := &Client{
+		base:       base,
+		authHeader: "Basic " + token,
+		secrets: uniqueNonEmpty(apiKey, token, url.QueryEscape(apiKey), url.PathEscape(apiKey),
+			base64.URLEncoding.EncodeToString([]byte(username+":"+apiKey))),
+		userAgent:      DefaultUserAgent,
+		timeout:        DefaultTimeout,
+		maxTries:       DefaultMaxTries,
+		maxElapsed:     DefaultMaxElapsed,
+		initialBackoff: DefaultInitialBackoff,
+		maxBackoff:     DefaultMaxBackoff,
+		maxBody:        DefaultMaxBodySize,
+		now:            time.Now,
+		sleep:          sleepContext,
+		quota:          quotaState{ttl: DefaultQuotaCacheTTL, sem: make(chan struct{}, 1)},
+	}
+	for _, opt := range opts {
+		opt(c)
+	}
+	if err := c.validate(); err != nil {
+		return nil, fmt.Errorf("passivetotal: %w", err)
+	}
+	if c.hc == nil {
+		c.hc = defaultHTTPClient()
+	}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	return c, nil
+}
+
+// validate checks the option values.
+func (c *Client) validate() error {
+	var errs []error
+	if c.timeout <= 0 {
+		errs = append(errs, fmt.Errorf("timeout %s: must be positive", c.timeout))
+	}
+	if c.maxTries < 1 {
+		errs = append(errs, fmt.Errorf("retry max tries %d: must be at least 1", c.maxTries))
+	}
+	if c.maxElapsed <= 0 {
+		errs = append(errs, fmt.Errorf("retry max elapsed %s: must be positive", c.maxElapsed))
+	}
+	if c.initialBackoff <= 0 || c.maxBackoff < c.initialBackoff {
+		errs = append(errs, fmt.Errorf("backoff %s..%s: must be positive and ordered", c.initialBackoff, c.maxBackoff))
+	}
+	if c.maxBody <= 0 {
+		errs = append(errs, fmt.Errorf("max body size %d: must be positive", c.maxBody))
+	}
+	if c.quota.ttl < 0 {
+		errs = append(errs, fmt.Errorf("quota cache ttl %s: must not be negative", c.quota.ttl))
+	}
+	if c.now == nil {
+		errs = append(errs, errors.New("clock is nil"))
+	}
+	if c.sleep == nil {
+		errs = append(errs, errors.New("sleep function is nil"))
+	}
+	return errors.Join(errs...)
+}
+
+// parseBaseURL checks that raw is an absolute http(s) URL without
+// credentials, query or fragment, and drops one trailing slash. Its errors do
+// not repeat raw, which might hold a secret.
+func parseBaseURL(raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("not a valid URL: %w", err)
+	}
+	switch {
+	case u.Scheme != "http" && u.Scheme != "https":
+		return nil, fmt.Errorf("scheme %q: must be http or https", u.Scheme)
+	case u.Host == "":
+		return nil, errors.New("host is missing")
+	case u.User != nil:
+		return nil, errors.New("must not contain credentials")
+	case u.RawQuery != "" || u.ForceQuery:
+		return nil, errors.New("must not contain a query")
+	case u.Fragment != "":
+		return nil, errors.New("must not contain a fragment")
+	}
+	u.Path = strings.TrimSuffix(u.Path, "/")
+	u.RawPath = strings.TrimSuffix(u.RawPath, "/")
+	return u, nil
+}
+
+// defaultHTTPClient is the client used without [WithHTTPClient]: a clone of
+// the default transport (proxy from the environment), TLS 1.2 or later
+// verified against the system roots, no overall timeout (each attempt has its
+// own deadline).
+func defaultHTTPClient() *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	return &http.Client{Transport: tr}
+}
+
+func uniqueNonEmpty(ss ...string) []string {
+	var out []string
+	for _, s := range ss {
+		if s == "" {
+			continue
+		}
+		dup := false
+		for _, o := range out {
+			dup = dup || o == s
+		}
+		if !dup {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// String describes the client without its credentials.
+func (c *Client) String() string {
+	return "passivetotal.Client{base: " + c.base.Redacted() + "}"
+}
+
+// GoString describes the client without its credentials.
+func (c *Client) GoString() string { return c.String() }
+
+// LogValue describes the client in logs without its credentials.
+func (c *Client) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("base_url", c.base.Redacted()))
+}
+
+// redact replaces every secret in s by "REDACTED".
+func (c *Client) redact(s string) string {
+	for _, sec := range c.secrets {
+		s = strings.ReplaceAll(s, sec, "REDACTED")
+	}
+	return s
+}
+
+// scrub returns err unchanged unless its message shows a secret, in which
+// case the message is redacted; errors.Is and errors.As still see err.
+func (c *Client) scrub(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	if red := c.redact(msg); red != msg {
+		return &redactedError{msg: red, err: err}
+	}
+	return err
+}
+
+// call describes one API call.
+type call struct {
+	endpoint string     // label, e.g. EndpointArticle
+	path     string     // unescaped path below the root
+	rawPath  string     // escaped path below the root
+	query    url.Values // nil for none
+	search   bool       // a search: counted against the quota
+}
+
+// response is a 2xx answer.
+type response struct {
+	status int
+	body   []byte
+}
+
+// url returns the request URL of r.
+func (c *Client) url(r *call) string {
+	u := *c.base
+	u.Path = c.base.Path + r.path
+	u.RawPath = c.base.EscapedPath() + r.rawPath
+	if r.query != nil {
+		u.RawQuery = r.query.Encode()
+	}
+	return u.String()
+}
+
+// get performs r with retries and returns its 2xx answer. Non-2xx answers
+// become *APIError or *QuotaError; the body of a 2xx answer is returned
+// unchecked.
+func (c *Client) get(ctx context.Context, r *call) (*response, error) {
+	target := c.url(r)
+	start := c.now()
+	bo := &backoff.ExponentialBackOff{
+		InitialInterval:     c.initialBackoff,
+		RandomizationFactor: 0.5,
+		Multiplier:          2,
+		MaxInterval:         c.maxBackoff,
+	}
+	bo.Reset()
+	for attempt := 1; ; attempt++ {
+		res, retryAfter, retry, err := c.attempt(ctx, r, target, attempt)
+		if err == nil {
+			return res, nil
+		}
+		if !retry {
+			return nil, err
+		}
+		if attempt >= c.maxTries {
+			return nil, fmt.Errorf("giving up after %d attempts: %w", attempt, err)
+		}
+		delay := bo.NextBackOff()
+		if retryAfter >= 0 {
+			delay = retryAfter
+		}
+		if remaining := c.maxElapsed - c.now().Sub(start); delay > remaining {
+			return nil, fmt.Errorf("giving up after %d attempts, next delay %s exceeds the remaining retry budget: %w",
+				attempt, delay.Round(time.Millisecond), err)
+		}
+		c.log.LogAttrs(ctx, slog.LevelWarn, "retrying passivetotal request",
+			slog.String("endpoint", r.endpoint),
+			slog.Int("attempt", attempt),
+			slog.Duration("delay", delay),
+			slog.String("error", err.Error()))
+		if serr := c.sleep(ctx, delay); serr != nil {
+			return nil, fmt.Errorf("waiting to retry after %d attempts: %w (last error: %w)", attempt, serr, err)
+		}
+	}
+}
+
+// attempt performs one request. retryAfter is negative unless the server sent
+// a usable Retry-After header; retry says whether err may be retried.
+func (c *Client) attempt(ctx context.Context, r *call, target string, n int) (res *response, retryAfter time.Duration, retry bool, err error) {
+	retryAfter = -1
+	actx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(actx, http.MethodGet, target, nil)
+	if err != nil {
+		return nil, retryAfter, false, fmt.Errorf("GET %s: build request: %w", r.endpoint, err)
+	}
+	req.Header.Set("Authorization", c.authHeader)
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", c.userAgent)
+
+	began := time.Now()
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		if cerr := context.Cause(ctx); cerr != nil {
+			return nil, retryAfter, false, fmt.Errorf("GET %s: %w", r.endpoint, cerr)
+		}
+		return nil, retryAfter, true, fmt.Errorf("GET %s: %w", r.endpoint, transportCause(err, c.timeout))
+	}
+	defer func() { _ = resp.Body.Close() }()
+	c.log.LogAttrs(ctx, slog.LevelDebug, "passivetotal response",
+		slog.String("endpoint", r.endpoint),
+		slog.Int("attempt", n),
+		slog.Int("status", resp.StatusCode),
+		slog.Int64("content_length", resp.ContentLength),
+		slog.Duration("elapsed", time.Since(began)))
+
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		if r.search {
+			c.countSearch()
+		}
+		body, err := c.readBody(resp)
+		if err != nil {
+			if errors.Is(err, ErrResponseTooLarge) {
+				return nil, retryAfter, false, fmt.Errorf("GET %s: %w", r.endpoint, err)
+			}
+			if cerr := context.Cause(ctx); cerr != nil {
+				return nil, retryAfter, false, fmt.Errorf("GET %s: read body: %w", r.endpoint, cerr)
+			}
+			return nil, retryAfter, true, fmt.Errorf("GET %s: read body: %w", r.endpoint, transportCause(err, c.timeout))
+		}
+		return &response{status: resp.StatusCode, body: body}, retryAfter, false, nil
+	}
+
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	msg, isJSON := parseErrorBody(body)
+	apiErr := &APIError{
+		Endpoint: r.endpoint,
+		Status:   resp.StatusCode,
+		Message:  c.redact(msg),
+		Body:     c.redact(excerpt(body)),
+		jsonBody: isJSON,
+	}
+	if d, ok := parseRetryAfter(resp.Header.Get("Retry-After"), c.now()); ok {
+		apiErr.RetryAfter = d
+		retryAfter = d
+	}
+	if r.search && resp.StatusCode == http.StatusNotFound {
+		c.countSearch()
+	}
+	switch {
+	case resp.StatusCode == http.StatusPaymentRequired ||
+		(isQuotaMessage(msg) && (resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusForbidden)):
+		return nil, retryAfter, false, c.quotaExhausted(apiErr.Message)
+	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
+		return nil, retryAfter, true, apiErr
+	}
+	return nil, retryAfter, false, apiErr
+}
+
+// readBody reads a 2xx body of at most c.maxBody bytes.
+func (c *Client) readBody(resp *http.Response) ([]byte, error) {
+	if resp.ContentLength > c.maxBody {
+		return nil, fmt.Errorf("%w: content length %d exceeds the limit of %d bytes", ErrResponseTooLarge, resp.ContentLength, c.maxBody)
+	}
+	var buf bytes.Buffer
+	if resp.ContentLength > 0 {
+		buf.Grow(int(resp.ContentLength) + bytes.MinRead)
+	}
+	if _, err := buf.ReadFrom(io.LimitReader(resp.Body, c.maxBody+1)); err != nil {
+		return nil, err
+	}
+	if int64(buf.Len()) > c.maxBody {
+		return nil, fmt.Errorf("%w: body exceeds the limit of %d bytes", ErrResponseTooLarge, c.maxBody)
+	}
+	return buf.Bytes(), nil
+}
+
+// transportCause strips the *url.Error wrapper (it repeats the full URL) and
+// names a per-attempt timeout.
+func transportCause(err error, timeout time.Duration) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("attempt timed out after %s: %w", timeout, err)
+	}
+	return err
+}
+
+// parseRetryAfter reads a Retry-After value: delay seconds or an HTTP date.
+func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0, false
+	}
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if secs < 0 {
+			return 0, false
+		}
+		const maxSecs = int64(1<<63-1) / int64(time.Second)
+		secs = min(secs, maxSecs)
+		return time.Duration(secs) * time.Second, true
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(t.Sub(now), 0), true
+	}
+	return 0, false
+}
+
+// sleepContext waits for d or until ctx is done.
+func sleepContext(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return context.Cause(ctx)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}

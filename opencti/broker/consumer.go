@@ -137,7 +137,6 @@ func (c *Consumer) Run(ctx context.Context, h Handler) error {
 				break
 			}
 			if isPermanent(err) {
-				logger.Error("consumer_failed", slog.Any("error", err))
 				result = fmt.Errorf("consume queue %q: %w", c.queue, err)
 				break
 			}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -75,8 +76,9 @@ func NewPublisher(cfg Config, opts ...PublisherOption) *Publisher {
 // once Publish returned nil.
 //
 // Publish gives up at once, with an error wrapping ErrNotFound or ErrAccessRefused, when the
-// broker closes the channel because the exchange does not exist or may not be written to,
-// and with ErrClosed after Close.
+// broker closes the channel because this exchange does not exist or may not be written to
+// (the broker's reason names it; a channel closed by a concurrent publication to another
+// exchange is retried), and with ErrClosed after Close.
 func (p *Publisher) Publish(ctx context.Context, exchange, routingKey string, body []byte) error {
 	msg := amqp.Publishing{
 		DeliveryMode:    amqp.Persistent,
@@ -98,7 +100,6 @@ func (p *Publisher) Publish(ctx context.Context, exchange, routingKey string, bo
 		case ctx.Err() != nil:
 			return p.giveUp(ctx, exchange, attempt, err)
 		case isPermanent(err):
-			p.logger.Error("publish_failed", slog.String("exchange", exchange), slog.String("routing_key", routingKey), slog.Any("error", err))
 			return fmt.Errorf("publish to exchange %q with routing key %q: %w", exchange, routingKey, err)
 		}
 		if p.onRetry != nil {
@@ -169,7 +170,7 @@ func (p *Publisher) publishOnce(ctx context.Context, exchange, routingKey string
 			return ctx.Err()
 		}
 		if s.ch.IsClosed() {
-			return s.lossErr()
+			return ownLoss(s.lossErr(), exchange)
 		}
 		return fmt.Errorf("basic.publish: %w", err)
 	}
@@ -182,7 +183,7 @@ func (p *Publisher) publishOnce(ctx context.Context, exchange, routingKey string
 		}
 		if s.ch.IsClosed() {
 			// Pending confirms are nacked when the channel closes; the watcher records why.
-			return s.lossErr()
+			return ownLoss(s.lossErr(), exchange)
 		}
 		return errNacked
 	case <-ctx.Done():
@@ -193,6 +194,18 @@ func (p *Publisher) publishOnce(ctx context.Context, exchange, routingKey string
 		p.discard(s)
 		return errConfirmTimeout
 	}
+}
+
+// ownLoss keeps a permanent channel error (ErrNotFound, ErrAccessRefused) permanent only
+// when the broker's reason names exchange, as RabbitMQ's do ("no exchange 'x' in vhost
+// '/'"): the channel is shared, and a concurrent publication to another exchange may be the
+// one that closed it. Other callers retry on a new channel.
+func ownLoss(err error, exchange string) error {
+	var ae *amqp.Error
+	if !isPermanent(err) || !errors.As(err, &ae) || strings.Contains(ae.Reason, "'"+exchange+"'") {
+		return err
+	}
+	return fmt.Errorf("channel closed after another publication failed: %v", err)
 }
 
 // session returns the live session, dialling a new one when there is none.

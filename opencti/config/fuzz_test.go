@@ -48,7 +48,11 @@ func FuzzLoad(f *testing.F) {
 			}
 		}
 		if verr != nil {
-			for _, e := range verr.(interface{ Unwrap() []error }).Unwrap() {
+			var joined interface{ Unwrap() []error }
+			if !errors.As(verr, &joined) {
+				t.Fatalf("Validate() = %T, want an errors.Join result", verr)
+			}
+			for _, e := range joined.Unwrap() {
 				var p *Problem
 				if !errors.As(e, &p) || p.Reason == "" {
 					t.Fatalf("problem %v is not a complete *Problem", e)

@@ -179,8 +179,8 @@ func TestValidateErrorsAreProblems(t *testing.T) {
 		t.Fatal(err)
 	}
 	Load(src, Defaults{})
-	joined, ok := src.Validate().(interface{ Unwrap() []error })
-	if !ok {
+	var joined interface{ Unwrap() []error }
+	if !errors.As(src.Validate(), &joined) {
 		t.Fatalf("Validate() = %T, want an errors.Join result", src.Validate())
 	}
 	for _, e := range joined.Unwrap() {

@@ -1,0 +1,20 @@
+// Package openctitest provides a fake OpenCTI platform for tests, like
+// net/http/httptest does for HTTP servers.
+//
+// NewServer starts a GraphQL endpoint on 127.0.0.1 that behaves like an
+// OpenCTI 6.9.7 platform for what connectors use: every document is parsed
+// and validated against a subset of the platform schema
+// (testdata/schema.graphql, checked against the real schema by the tests)
+// and rejected the way Apollo rejects it; registerConnector and
+// pingConnector declare the connector's exchanges and queues on a real
+// RabbitMQ under a per-server queue prefix; the work API follows the
+// platform's completion rules; a worker consumes the push queues like
+// opencti-worker; Enrich publishes enrichment requests in the platform's
+// exact shape. Snapshots (Connector, Work, Objects, Envelopes…) and fault
+// injection (SetDown, FailNext) support assertions.
+//
+// Choices where the platform could not be reproduced exactly are documented
+// on the functions concerned: the splitter used for multi-object bundles is
+// simplified, the filters of stixDomainObjects support eq, not_eq, nil and
+// not_nil on a few keys, and queue sizes are estimated.
+package openctitest

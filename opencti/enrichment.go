@@ -50,7 +50,7 @@ func (h *Helper) ListenEnrichment(ctx context.Context, fn EnrichmentFunc) error 
 	consumer := broker.NewConsumer(h.mq, h.reg.Config.Listen,
 		broker.WithPrefetch(max(1, h.cfg.Connector.Concurrency)),
 		broker.WithGracePeriod(h.cfg.Connector.ShutdownTimeout),
-		broker.WithConsumerLogger(h.log),
+		broker.WithLogger(h.log),
 	)
 	h.log.Info("Listening for enrichment requests", "queue", h.reg.Config.Listen, "concurrency", h.cfg.Connector.Concurrency)
 	if err := consumer.Run(ctx, func(dctx context.Context, d *broker.Delivery) { h.handleDelivery(dctx, d, fn) }); err != nil {
@@ -294,7 +294,7 @@ func rebuildStixObjects(req *Request) error {
 // library form for TLP markings, the connectors-sdk form for the others.
 func markingObject(m api.Marking) any {
 	if m.DefinitionType == "TLP" {
-		if md, ok := stix.TLPMarking(m.Definition); ok {
+		if md, err := stix.TLPMarking(m.Definition); err == nil {
 			return md
 		}
 	}

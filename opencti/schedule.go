@@ -81,7 +81,7 @@ func (h *Helper) buffering(ctx context.Context) bool {
 		h.log.Warn("Reading the push queue size failed", "error", err)
 		return false
 	}
-	sizeMB := st.QueueMessagesSize / 1e6
+	sizeMB := st.QueueDetails.MessagesSize / 1e6
 	over := h.cfg.Connector.QueueThreshold > 0 && sizeMB >= h.cfg.Connector.QueueThreshold
 	h.mu.Lock()
 	h.info.QueueMessagesSize = sizeMB

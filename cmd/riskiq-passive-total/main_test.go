@@ -1,0 +1,253 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/riskiq-opencti/connectors/internal/enrichment"
+	"github.com/riskiq-opencti/connectors/internal/passivetotal/passivetotaltest"
+	"github.com/riskiq-opencti/connectors/opencti/openctitest"
+	"github.com/riskiq-opencti/connectors/opencti/stix"
+)
+
+func envOf(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+// readmeRows parses the configuration tables of README.md: env var → (config.yml key, default, mandatory).
+func readmeRows(t *testing.T) map[string][3]string {
+	t.Helper()
+	f, err := os.Open("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rows := map[string][3]string{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		cells := strings.Split(sc.Text(), "|")
+		if len(cells) != 8 {
+			continue
+		}
+		env := strings.Trim(strings.TrimSpace(cells[3]), "`")
+		if env == "" || strings.HasPrefix(env, "-") || env == "Docker environment variable" {
+			continue
+		}
+		rows[env] = [3]string{strings.TrimSpace(cells[2]), strings.TrimSpace(cells[4]), strings.TrimSpace(cells[5])}
+	}
+	return rows
+}
+
+// TestDocsCoverEveryVariable checks every configuration variable is in the
+// README table and in config.yml.sample with the same default.
+func TestDocsCoverEveryVariable(t *testing.T) {
+	t.Parallel()
+	rows := readmeRows(t)
+	var sample map[string]map[string]any
+	if err := yaml.Unmarshal([]byte(sampleConfig), &sample); err != nil {
+		t.Fatalf("config.yml.sample: %v", err)
+	}
+	for _, v := range enrichment.Variables {
+		section, key, _ := strings.Cut(v.Key, ".")
+		row, ok := rows[v.Env]
+		if !ok {
+			t.Errorf("README has no row for %s", v.Env)
+			continue
+		}
+		if row[0] != key {
+			t.Errorf("README row %s: config.yml key %q, want %q", v.Env, row[0], key)
+		}
+		if row[1] != v.Default {
+			t.Errorf("README row %s: default %q, want %q", v.Env, row[1], v.Default)
+		}
+		if want := map[bool]string{true: "Yes", false: "No"}[v.Mandatory]; row[2] != want {
+			t.Errorf("README row %s: mandatory %q, want %q", v.Env, row[2], want)
+		}
+		got, ok := sample[section][key]
+		if !ok {
+			t.Errorf("config.yml.sample has no %s", v.Key)
+			continue
+		}
+		if v.Default != "" && fmt.Sprint(got) != v.Default {
+			t.Errorf("config.yml.sample %s = %v, want the default %q", v.Key, got, v.Default)
+		}
+	}
+}
+
+// TestSampleDefaultsAreTheLoadersDefaults loads config.yml.sample (with the
+// mandatory values filled in) and compares with loading nothing.
+func TestSampleDefaultsAreTheLoadersDefaults(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "config.yml")
+	if err := os.WriteFile(path, []byte(sampleConfig), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"OPENCTI_TOKEN": "t0k", "CONNECTOR_ID": uuid.NewString(), "RISKIQ_USERNAME": "a@example.com", "RISKIQ_API_KEY": "k3y"}
+	var out, errOut bytes.Buffer
+	if code := run(t.Context(), []string{"-check", "-config", path}, envOf(env), &out, &errOut); code != 0 {
+		t.Fatalf("run -check on the sample = %d\n%s", code, errOut.String())
+	}
+}
+
+func TestCheckReportsEveryProblemWithoutSecrets(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{
+		"OPENCTI_URL": "ftp://opencti", "OPENCTI_TOKEN": "ChangeMe", "CONNECTOR_ID": "",
+		"RISKIQ_API_KEY": "super-secret-key-123", "RISKIQ_MAX_TLP": "TLP:PURPLE",
+		"RISKIQ_IMPORT_LAST_SEEN_TIME_WINDOW": "P", "CONNECTOR_CONCURRENCY": "0",
+	}
+	var out, errOut bytes.Buffer
+	code := run(t.Context(), []string{"-check", "-config", filepath.Join(t.TempDir(), "none.yml")}, envOf(env), &out, &errOut)
+	if code != 1 {
+		t.Fatalf("run -check = %d, want 1", code)
+	}
+	// The given -config file does not exist: that alone is reported.
+	if !strings.Contains(errOut.String(), "none.yml") {
+		t.Errorf("missing config file not reported: %s", errOut.String())
+	}
+	errOut.Reset()
+	code = run(t.Context(), []string{"-check"}, envOf(env), &out, &errOut)
+	if code != 1 {
+		t.Fatalf("run -check = %d, want 1", code)
+	}
+	msg := errOut.String()
+	for _, want := range []string{"OPENCTI_URL", "OPENCTI_TOKEN", "CONNECTOR_ID", "RISKIQ_USERNAME", "RISKIQ_MAX_TLP", "RISKIQ_IMPORT_LAST_SEEN_TIME_WINDOW", "CONNECTOR_CONCURRENCY"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("problem with %s not reported:\n%s", want, msg)
+		}
+	}
+	if strings.Contains(msg, "super-secret-key-123") {
+		t.Errorf("the API key leaked:\n%s", msg)
+	}
+}
+
+func TestUsage(t *testing.T) {
+	t.Parallel()
+	var out, errOut bytes.Buffer
+	if code := run(t.Context(), []string{"-nope"}, envOf(nil), &out, &errOut); code != 2 {
+		t.Errorf("run -nope = %d, want 2", code)
+	}
+	if code := run(t.Context(), []string{"-version"}, envOf(nil), &out, &errOut); code != 0 || !strings.Contains(out.String(), "riskiq-passive-total") {
+		t.Errorf("run -version = %d, %q", code, out.String())
+	}
+}
+
+// syncBuffer is a goroutine-safe log sink.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestIntegrationConnector runs the connector binary's run() against the fake
+// OpenCTI (real RabbitMQ) and the fake PassiveTotal: an enrichment request
+// ends in a processed work with the objects imported, then SIGTERM stops it.
+func TestIntegrationConnector(t *testing.T) {
+	t.Parallel()
+	octi := openctitest.NewServer(t)
+	pt := passivetotaltest.NewServer(t)
+	connectorID := uuid.NewString()
+	const key = "pt-key-never-logged-77"
+	env := map[string]string{
+		"OPENCTI_URL": octi.URL, "OPENCTI_TOKEN": octi.Token(), "CONNECTOR_ID": connectorID,
+		"CONNECTOR_LOG_LEVEL": "debug", "RISKIQ_USERNAME": "analyst@example.com", "RISKIQ_API_KEY": key,
+		"RISKIQ_MAX_TLP": "TLP:AMBER", "RISKIQ_IMPORT_LAST_SEEN_TIME_WINDOW": "P5000D", "RISKIQ_BASE_URL": pt.RootURL(),
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
+	defer cancel()
+	runCtx, stop := context.WithCancel(ctx)
+	var logs syncBuffer
+	done := make(chan int, 1)
+	go func() { done <- run(runCtx, []string{"-config", filepath.Join(t.TempDir(), "absent-is-fine.yml")}, envOf(env), &logs, &logs) }()
+	// -config with a missing file fails fast: start again without it.
+	if code := <-done; code != 1 {
+		t.Fatalf("run with a missing -config = %d, want 1", code)
+	}
+	go func() { done <- run(runCtx, nil, envOf(env), &logs, &logs) }()
+	for {
+		if c, ok := octi.Connector(connectorID); ok && c.Registered && c.Pings > 0 {
+			break
+		}
+		select {
+		case code := <-done:
+			t.Fatalf("connector exited with %d:\n%s", code, logs.String())
+		case <-ctx.Done():
+			t.Fatalf("connector never registered:\n%s", logs.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	domain, err := octi.AddEntity(openctitest.Entity{EntityType: "Domain-Name", Value: "passivetotal.org", Markings: []openctitest.Marking{openctitest.MustTLP("TLP:GREEN")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	red, err := octi.AddEntity(openctitest.Entity{EntityType: "Domain-Name", Value: "www.riskiq.com", Markings: []openctitest.Marking{openctitest.MustTLP("TLP:RED")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	okWork, err := octi.Enrich(ctx, connectorID, openctitest.EnrichmentRequest{EntityID: domain.StandardID, Mode: openctitest.ModeManual})
+	if err != nil {
+		t.Fatal(err)
+	}
+	redWork, err := octi.Enrich(ctx, connectorID, openctitest.EnrichmentRequest{EntityID: red.StandardID, Mode: openctitest.ModeManual})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := octi.WaitWork(ctx, okWork, openctitest.StatusComplete)
+	if err != nil {
+		t.Fatalf("work %s: %v\n%s", okWork, err, logs.String())
+	}
+	if len(w.Errors) != 0 || w.Expected < 10 || w.Processed != w.Expected {
+		t.Errorf("work = %+v, want processed with every object imported", w)
+	}
+	r, err := octi.WaitWork(ctx, redWork, openctitest.StatusComplete)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Errors) != 1 || !strings.Contains(r.Errors[0], "RISKIQ_MAX_TLP") {
+		t.Errorf("TLP:RED work errors = %v, want the TLP refusal", r.Errors)
+	}
+	// One passive DNS lookup: the TLP:RED entity never reached PassiveTotal.
+	if n := pt.Calls(passivetotaltest.EndpointPassiveDNS); n != 1 {
+		t.Errorf("passive DNS calls = %d, want 1", n)
+	}
+	author := stix.IdentityID(enrichment.AuthorName, "organization")
+	found := false
+	for _, o := range octi.Objects() {
+		if o["id"] == author {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("the author %s never reached the worker", author)
+	}
+	stop()
+	if code := <-done; code != 0 {
+		t.Errorf("connector exit code after SIGTERM = %d, want 0", code)
+	}
+	if strings.Contains(logs.String(), key) || strings.Contains(logs.String(), octi.Token()) {
+		t.Error("a secret appears in the logs")
+	}
+}

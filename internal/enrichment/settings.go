@@ -73,6 +73,12 @@ func Load(src *config.Source) (config.Config, Settings) {
 		src.AddProblem(&config.Problem{Env: "CONNECTOR_TYPE", Key: "connector.type", Value: cfg.Connector.Type,
 			Reason: "must be INTERNAL_ENRICHMENT for this connector"})
 	}
+	return cfg, LoadSettings(src)
+}
+
+// LoadSettings reads the connector's own settings (the riskiq section) only,
+// for tools that query PassiveTotal without OpenCTI. Problems are recorded in src.
+func LoadSettings(src *config.Source) Settings {
 	s := Settings{
 		Username: src.Required("RISKIQ_USERNAME", "riskiq.username"),
 		APIKey:   src.Secret("RISKIQ_API_KEY", "riskiq.api_key", true),
@@ -103,5 +109,5 @@ func Load(src *config.Source) (config.Config, Settings) {
 		}
 		src.AddProblem(p)
 	}
-	return cfg, s
+	return s
 }

@@ -31,8 +31,9 @@ var ErrNothingToImport = stix.ErrNothingToImport
 // SendBundle splits a STIX bundle into one-object messages (§7.2), adds the
 // expectations to the work, then publishes every part to the push exchange
 // and waits for the broker's confirms (§3.5). It returns the number of parts
-// published. With CONNECTOR_SEND_TO_QUEUE=false nothing is published and no
-// work call is made.
+// published. With CONNECTOR_SEND_TO_DIRECTORY the whole bundle is also written
+// to a file (§7.3); with CONNECTOR_SEND_TO_QUEUE=false nothing is published
+// and no work call is made.
 func (h *Helper) SendBundle(ctx context.Context, bundle []byte, o SendOptions) (int, error) {
 	res, err := stix.Split(bundle, stix.SplitOptions{CleanupInconsistent: o.Cleanup})
 	if err != nil {
@@ -40,6 +41,17 @@ func (h *Helper) SendBundle(ctx context.Context, bundle []byte, o SendOptions) (
 	}
 	if len(res.Parts) == 0 {
 		return 0, ErrNothingToImport
+	}
+	applicant := o.ApplicantID
+	if applicant == nil && h.reg != nil && h.reg.UserID != "" {
+		applicant = &h.reg.UserID
+	}
+	if h.cfg.Connector.SendToDirectory {
+		file, err := h.writeDirectory(bundle, applicant)
+		if err != nil {
+			return 0, err
+		}
+		h.log.Debug("Bundle written to the directory", "file", file)
 	}
 	if !h.cfg.Connector.SendToQueue {
 		h.log.Info("Bundle not sent: CONNECTOR_SEND_TO_QUEUE is false", "parts", len(res.Parts))
@@ -52,10 +64,6 @@ func (h *Helper) SendBundle(ctx context.Context, bundle []byte, o SendOptions) (
 		if err := h.api.AddExpectations(ctx, o.WorkID, len(res.Parts)); err != nil {
 			return 0, fmt.Errorf("add %d expectations to work %s: %w", len(res.Parts), o.WorkID, err)
 		}
-	}
-	applicant := o.ApplicantID
-	if applicant == nil && h.reg != nil && h.reg.UserID != "" {
-		applicant = &h.reg.UserID
 	}
 	for i, part := range res.Parts {
 		env := broker.NewEnvelope(part, i+1, applicant, o.DraftID, o.WorkID)

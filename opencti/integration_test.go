@@ -493,3 +493,57 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+// TestIntegrationScheduleQueueThresholdGate runs an import connector on a
+// short period: the first run happens at once, later runs are skipped while
+// the push queue is above CONNECTOR_QUEUE_THRESHOLD and resume below it, and
+// connector_info carries the run timestamps and buffering flag to the platform.
+func TestIntegrationScheduleQueueThresholdGate(t *testing.T) {
+	t.Parallel()
+	srv := openctitest.NewServer(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	cfg := testConfig(srv, "EXTERNAL_IMPORT")
+	cfg.Connector.QueueThreshold = 1 // MB
+	h := startHelper(t, ctx, cfg, opencti.WithPingInterval(10*time.Millisecond))
+	srv.SetQueueDetails(cfg.Connector.ID, &openctitest.QueueDetails{MessagesNumber: 10, MessagesSize: 5e6})
+
+	var runs atomic.Int32
+	sctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- h.Schedule(sctx, 20*time.Millisecond, func(context.Context) error {
+			runs.Add(1)
+			return nil
+		})
+	}()
+	// The first run does not wait for the queue check; the next ticks see 5 MB >= 1 MB.
+	waitFor(t, ctx, "buffering reported to the platform", func() bool {
+		c, _ := srv.Connector(cfg.Connector.ID)
+		return c.Info["buffering"] == true && c.Info["last_run_datetime"] != nil && c.Info["next_run_datetime"] != nil
+	})
+	if n := runs.Load(); n != 1 {
+		t.Errorf("runs while the queue is above the threshold = %d, want only the first one", n)
+	}
+	srv.SetQueueDetails(cfg.Connector.ID, &openctitest.QueueDetails{})
+	waitFor(t, ctx, "runs resumed under the threshold", func() bool { return runs.Load() >= 3 })
+	waitFor(t, ctx, "buffering cleared on the platform", func() bool {
+		c, _ := srv.Connector(cfg.Connector.ID)
+		return c.Info["buffering"] == false
+	})
+	stop()
+	if err := <-done; err != nil {
+		t.Errorf("Schedule() = %v", err)
+	}
+}
+
+func waitFor(t *testing.T, ctx context.Context, what string, cond func() bool) {
+	t.Helper()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("timed out waiting for %s", what)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}

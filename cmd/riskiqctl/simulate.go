@@ -1,0 +1,130 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/riskiq-opencti/connectors/internal/passivetotal/passivetotaltest"
+)
+
+// defaultListen is the simulator's default address: loopback only.
+const defaultListen = "127.0.0.1:8765"
+
+// simulatePrefix is the path the simulated API is mounted under, as in the
+// production base URL https://api.riskiq.net/pt.
+const simulatePrefix = passivetotaltest.DefaultPrefix
+
+// shutdownTimeout bounds how long in-flight requests may take at shutdown.
+const shutdownTimeout = 5 * time.Second
+
+const simulateHelp = `Serve a PassiveTotal-compatible API (GET /v2/account/quota, /v2/dns/passive,
+/v2/articles, /v2/articles/{guid}) under /pt, from sample data built into the
+binary: the fake PassiveTotal of the tests, made runnable. Any non-empty
+username and API key are accepted (HTTP Basic). It prints the base URL to use
+as RISKIQ_BASE_URL on stdout, then one log line per request on stderr, and
+stops on SIGINT or SIGTERM.
+
+The sample data are records seen between 2018 and 2025. Unless --filter-start
+is given, passive DNS answers hold every record whatever the start date the
+client asks for, so that the default 30-day RISKIQ_IMPORT_LAST_SEEN_TIME_WINDOW
+still finds them.`
+
+// simulate implements "riskiqctl simulate".
+func (c *cli) simulate(ctx context.Context, args []string) int {
+	fs := c.flagSet("simulate", "[--listen ADDR] [--latency D] [--filter-start]", simulateHelp)
+	listen := fs.String("listen", defaultListen, "`address` to listen on; port 0 picks a free port (the URL printed on stdout tells which)")
+	latency := fs.Duration("latency", 0, "delay every answer by this `duration`, e.g. 250ms")
+	filterStart := fs.Bool("filter-start", false, "leave out passive DNS records last seen before the start the client asks for, as the real API does")
+	logLevel := fs.String("log-level", "info", "level of the log lines on stderr: debug, info (one line per request), warn or error")
+	pos, code, done := c.parse(fs, args)
+	if done {
+		return code
+	}
+	if len(pos) > 0 {
+		return c.usageError(fs.Name(), "unexpected argument "+pos[0])
+	}
+	if *latency < 0 {
+		return c.usageError(fs.Name(), "--latency must not be negative")
+	}
+	log, err := c.logger(*logLevel)
+	if err != nil {
+		return c.usageError(fs.Name(), err.Error())
+	}
+	host, _, err := net.SplitHostPort(*listen)
+	if err != nil {
+		return c.usageError(fs.Name(), fmt.Sprintf("--listen %q: want HOST:PORT, e.g. %s", *listen, defaultListen))
+	}
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", *listen)
+	if err != nil {
+		return c.fail("simulate", fmt.Errorf("listen on %s: %w", *listen, err))
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		log.Warn("The simulator listens beyond loopback: anyone who can reach it gets the sample data", "listen", ln.Addr().String())
+	}
+	data := passivetotaltest.DefaultData()
+	h := passivetotaltest.NewHandler(passivetotaltest.Options{
+		Prefix: simulatePrefix, Latency: *latency, Data: data, IgnoreStart: !*filterStart,
+	})
+	srv := &http.Server{
+		Handler:           accessLog(log, h),
+		ReadHeaderTimeout: 10 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+	baseURL := "http://" + ln.Addr().String() + simulatePrefix
+	fmt.Fprintln(c.stdout, baseURL)
+	log.Info("PassiveTotal simulator listening; any non-empty username and API key are accepted",
+		"base_url", baseURL, "passive_dns_queries", strings.Join(data.Queries(), ","),
+		"articles", len(data.ArticleGUIDs()))
+
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err := <-served:
+		return c.fail("simulate", fmt.Errorf("serve: %w", err))
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return c.fail("simulate", fmt.Errorf("shut down: %w", err))
+	}
+	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return c.fail("simulate", fmt.Errorf("serve: %w", err))
+	}
+	log.Info("PassiveTotal simulator stopped")
+	return exitOK
+}
+
+// accessLog logs one line per request: method, path and query, status and
+// duration. Credentials are in the Authorization header, which is not logged.
+func accessLog(log *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(rec, r)
+		log.Info("Request", "method", r.Method, "uri", r.URL.RequestURI(), "status", rec.status,
+			"duration", time.Since(start).Round(time.Microsecond))
+	})
+}
+
+// statusRecorder remembers the status code written through it.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+// WriteHeader records the status before writing it.
+func (r *statusRecorder) WriteHeader(status int) {
+	r.status = status
+	r.ResponseWriter.WriteHeader(status)
+}
+
+// Unwrap gives http.ResponseController access to the underlying writer.
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }

@@ -1,0 +1,388 @@
+package articles
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/riskiq-opencti/connectors/opencti/stix"
+)
+
+// Author of every object the connector creates, as the Python connector
+// names and describes it (leading space included).
+const (
+	AuthorName        = "RiskIQ"
+	AuthorDescription = " RiskIQ is a cyber security company based in San Francisco, California." +
+		" It provides cloud - based software as a service(SaaS) for organizations" +
+		" to detect phishing, fraud, malware, and other online security threats."
+	// DefaultReportName names the report of an article without a title.
+	DefaultReportName = "RiskIQ Threat Report"
+)
+
+// Author returns the connector's author identity, created at the given time.
+func Author(created time.Time) *stix.Identity {
+	a := stix.NewOrganization(AuthorName)
+	a.Description = AuthorDescription
+	a.Created = created
+	a.Modified = created
+	return a
+}
+
+// Options are the mapping options.
+type Options struct {
+	// CreateObservables adds, for each indicator, its observable and a
+	// based-on relationship from the indicator (RISKIQ_CREATE_OBSERVABLES).
+	CreateObservables bool
+}
+
+// Converter maps articles to STIX. It is pure: the clock only stamps the
+// objects that have no date of their own (the author, the threat objects and
+// the relationships, created now as stix2 does) and the indicators' valid_from.
+type Converter struct {
+	opts Options
+	now  func() time.Time
+}
+
+// NewConverter returns a converter with the given options and clock.
+func NewConverter(opts Options, now func() time.Time) *Converter {
+	if now == nil {
+		now = time.Now
+	}
+	return &Converter{opts: opts, now: now}
+}
+
+// SkippedValue is an indicator value that was not mapped.
+type SkippedValue struct {
+	// Type is the indicator type as received.
+	Type string
+	// Value is the value, trimmed.
+	Value string
+	// Reason says why it was skipped.
+	Reason string
+}
+
+// Result is the mapping of one article.
+type Result struct {
+	// Objects are the objects of the article's bundle, in the Python
+	// connector's order (threat objects, indicators, observables,
+	// relationships), then the report, the author and the TLP markings used;
+	// empty when the article maps to nothing (no report is created then).
+	Objects []stix.Object
+	// Report is the article's report, nil when Objects is empty.
+	Report *stix.Report
+	// Indicators and Observables count the objects of each kind.
+	Indicators, Observables int
+	// Skipped are the values that were not mapped: invalid or empty.
+	Skipped []SkippedValue
+	// UnknownTypes are the indicator types (lower-cased, trimmed) with no
+	// mapping, once each, in order of appearance.
+	UnknownTypes []string
+}
+
+// ErrNoDate is returned for an article whose creation date is unknown: it
+// dates the indicators and the report.
+var ErrNoDate = errors.New("article has no creation date")
+
+// indicatorValue is a mapped value with its TLP.
+type indicatorValue struct {
+	text  string
+	value value
+	amber bool
+}
+
+// Convert maps an article, with the OpenCTI entities its tags name, to STIX.
+func (c *Converter) Convert(a *Article, entities []Entity) (*Result, error) {
+	if a.Created.IsZero() {
+		return nil, ErrNoDate
+	}
+	now := c.now().UTC().Truncate(time.Millisecond)
+	created := a.Created.UTC()
+	author := Author(now)
+	res := &Result{}
+
+	values := c.indicatorValues(a, res)
+	reportAmber := false
+	for _, v := range values {
+		reportAmber = reportAmber || v.amber
+	}
+	reportTLP := tlpID(reportAmber)
+
+	// Threat and victim objects, from the tags.
+	var (
+		attackPatterns, vulnerabilities, intrusionSets, malwares, tools, sectors, countries []stix.Object
+		seen                                                                                = map[string]bool{}
+	)
+	common := func(marked bool) stix.Common {
+		cm := stix.Common{CreatedByRef: author.ID(), Created: now, Modified: now}
+		if marked {
+			cm.ObjectMarkingRefs = []string{reportTLP}
+		}
+		return cm
+	}
+	for _, e := range entities {
+		var o stix.Object
+		switch e.Type {
+		case EntitySector:
+			s := stix.NewSector(e.Name)
+			s.Common = common(false)
+			o = s
+		case EntityCountry:
+			l := stix.NewCountry(e.Name)
+			l.Common = common(false)
+			o = l
+		case EntityIntrusionSet:
+			is := stix.NewIntrusionSet(e.Name)
+			is.Common = common(true)
+			o = is
+		case EntityMalware:
+			m := stix.NewMalware(e.Name, true)
+			m.Common = common(true)
+			o = m
+		case EntityTool:
+			t := stix.NewTool(e.Name)
+			t.Common = common(true)
+			o = t
+		case EntityAttackPattern:
+			ap := stix.NewAttackPattern(e.Name, e.MitreID)
+			ap.Common = common(true)
+			o = ap
+		case EntityVulnerability:
+			v := stix.NewVulnerability(e.Name)
+			v.Common = common(true)
+			o = v
+		default:
+			continue
+		}
+		if seen[o.ID()] {
+			continue
+		}
+		seen[o.ID()] = true
+		switch e.Type {
+		case EntitySector:
+			sectors = append(sectors, o)
+		case EntityCountry:
+			countries = append(countries, o)
+		case EntityIntrusionSet:
+			intrusionSets = append(intrusionSets, o)
+		case EntityMalware:
+			malwares = append(malwares, o)
+		case EntityTool:
+			tools = append(tools, o)
+		case EntityAttackPattern:
+			attackPatterns = append(attackPatterns, o)
+		case EntityVulnerability:
+			vulnerabilities = append(vulnerabilities, o)
+		}
+	}
+
+	// Indicators, observables and based-on relationships.
+	indicators := make([]stix.Object, 0, len(values))
+	var observables, basedOn []stix.Object
+	for _, v := range values {
+		tlp := tlpID(v.amber)
+		ind := stix.NewIndicator(v.value.pattern, "stix", now)
+		ind.Name = v.text
+		ind.PatternVersion = "2.1"
+		ind.MainObservableType = v.value.mainType
+		ind.Common = stix.Common{
+			CreatedByRef: author.ID(), Created: created, Modified: created,
+			Labels: a.labels(), ObjectMarkingRefs: []string{tlp},
+		}
+		indicators = append(indicators, ind)
+		if !c.opts.CreateObservables || v.value.observable == nil {
+			continue
+		}
+		obs := v.value.observable(stix.ObservableCommon{ObjectMarkingRefs: []string{tlp}, CreatedByRef: author.ID()})
+		if seen[obs.ID()] {
+			continue
+		}
+		seen[obs.ID()] = true
+		observables = append(observables, obs)
+		rel, err := c.relationship("based-on", ind.ID(), obs.ID(), author.ID(), now, tlp)
+		if err != nil {
+			return nil, err
+		}
+		basedOn = append(basedOn, rel)
+	}
+	res.Indicators, res.Observables = len(indicators), len(observables)
+
+	// Relationships between threats, indicators, victims and techniques.
+	var rels []stix.Object
+	add := func(typ string, src, dst stix.Object) error {
+		r, err := c.relationship(typ, src.ID(), dst.ID(), author.ID(), now, reportTLP)
+		if err != nil {
+			return err
+		}
+		if !seen[r.ID()] {
+			seen[r.ID()] = true
+			rels = append(rels, r)
+		}
+		return nil
+	}
+	threats := concat(intrusionSets, malwares, tools)
+	victims := concat(sectors, countries)
+	for _, threat := range threats {
+		for _, ind := range indicators {
+			if err := add("indicates", ind, threat); err != nil {
+				return nil, err
+			}
+		}
+		for _, victim := range victims {
+			if err := add("targets", threat, victim); err != nil {
+				return nil, err
+			}
+		}
+		for _, vuln := range vulnerabilities {
+			if err := add("targets", threat, vuln); err != nil {
+				return nil, err
+			}
+		}
+		for _, ap := range attackPatterns {
+			if err := add("uses", threat, ap); err != nil {
+				return nil, err
+			}
+		}
+	}
+
+	objects := concat(attackPatterns, vulnerabilities, intrusionSets, malwares, tools, sectors, countries,
+		indicators, observables, basedOn, rels)
+	if len(objects) == 0 {
+		return res, nil
+	}
+	report, err := c.report(a, objects, author.ID(), reportTLP)
+	if err != nil {
+		return nil, err
+	}
+	res.Report = report
+	res.Objects = append(objects, report, author)
+	// The markings used: the report's, and TLP:WHITE when a public indicator
+	// sits in a TLP:AMBER report.
+	whiteUsed := !reportAmber
+	for _, v := range values {
+		whiteUsed = whiteUsed || !v.amber
+	}
+	for _, amber := range []bool{false, true} {
+		if amber && !reportAmber || !amber && !whiteUsed {
+			continue
+		}
+		m, err := stix.TLPMarking(tlpName(amber))
+		if err != nil {
+			return nil, err
+		}
+		res.Objects = append(res.Objects, m)
+	}
+	return res, nil
+}
+
+// indicatorValues maps the article's indicator values, once each: a value
+// given twice keeps its first form, TLP:AMBER if either occurrence is.
+func (c *Converter) indicatorValues(a *Article, res *Result) []indicatorValue {
+	var out []indicatorValue
+	index := map[string]int{}
+	unknown := map[string]bool{}
+	for _, g := range a.Indicators {
+		typ := normalizeType(g.Type)
+		fn, ok := indicatorTypes[typ]
+		if !ok {
+			if !unknown[typ] {
+				unknown[typ] = true
+				res.UnknownTypes = append(res.UnknownTypes, typ)
+			}
+			continue
+		}
+		amber := g.Source != "public"
+		for _, raw := range g.Values {
+			text, v, err := mapValue(fn, raw)
+			if err != nil {
+				res.Skipped = append(res.Skipped, SkippedValue{Type: g.Type, Value: text, Reason: err.Error()})
+				continue
+			}
+			if i, dup := index[v.pattern]; dup {
+				out[i].amber = out[i].amber || amber
+				continue
+			}
+			index[v.pattern] = len(out)
+			out = append(out, indicatorValue{text: text, value: v, amber: amber})
+		}
+	}
+	return out
+}
+
+func (c *Converter) relationship(typ, src, dst, author string, now time.Time, tlp string) (*stix.Relationship, error) {
+	r, err := stix.NewRelationship(typ, src, dst, nil, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%s relationship: %w", typ, err)
+	}
+	r.Common = stix.Common{CreatedByRef: author, Created: now, Modified: now, ObjectMarkingRefs: []string{tlp}}
+	return r, nil
+}
+
+func (c *Converter) report(a *Article, objects []stix.Object, author, tlp string) (*stix.Report, error) {
+	published, ok := reportPublished(a)
+	if !ok {
+		return nil, ErrNoDate
+	}
+	name := a.Title
+	if strings.TrimSpace(name) == "" {
+		name = DefaultReportName
+	}
+	r, err := stix.NewReport(name, published)
+	if err != nil {
+		return nil, fmt.Errorf("report of article %s: %w", a.GUID, err)
+	}
+	refs := make([]string, len(objects))
+	for i, o := range objects {
+		refs[i] = o.ID()
+	}
+	created := a.Created.UTC()
+	r.ReportTypes = []string{"threat-report"}
+	r.ObjectRefs = refs
+	r.Common = stix.Common{
+		CreatedByRef: author, Created: created, Modified: created, Description: a.Summary,
+		Labels: a.labels(), Lang: "en", ObjectMarkingRefs: []string{tlp},
+		ExternalReferences: []stix.ExternalReference{{SourceName: "riskiq", URL: a.Link, ExternalID: a.GUID}},
+	}
+	if a.Content != "" {
+		r.Extra = map[string]any{"x_opencti_content": a.Content}
+	}
+	return r, nil
+}
+
+// labels returns the article's non-empty tags, once each.
+func (a *Article) labels() []string {
+	out := make([]string, 0, len(a.Tags))
+	for _, t := range a.Tags {
+		if strings.TrimSpace(t) != "" && !slices.Contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+func tlpID(amber bool) string {
+	if amber {
+		return stix.TLPAmberID
+	}
+	return stix.TLPWhiteID
+}
+
+func tlpName(amber bool) string {
+	if amber {
+		return stix.TLPAmber
+	}
+	return stix.TLPWhite
+}
+
+func concat(lists ...[]stix.Object) []stix.Object {
+	n := 0
+	for _, l := range lists {
+		n += len(l)
+	}
+	out := make([]stix.Object, 0, n+3)
+	for _, l := range lists {
+		out = append(out, l...)
+	}
+	return out
+}

@@ -1,0 +1,157 @@
+package articles
+
+import (
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/riskiq-opencti/connectors/opencti/config"
+)
+
+// Connector defaults, the Python connector's.
+const (
+	DefaultName     = "RISKIQ"
+	DefaultScope    = "riskiq"
+	DefaultLogLevel = "error"
+	DefaultBaseURL  = "https://api.riskiq.net/pt/v2"
+	DefaultInterval = 86400 * time.Second
+	// CheckPeriod is how often the schedule looks whether the interval has
+	// elapsed (the Python connector's 60 s loop).
+	CheckPeriod = 60 * time.Second
+	// Slug is the manifest slug of the connector.
+	Slug = "riskiq"
+)
+
+// Settings are the connector's own settings (the riskiq section).
+type Settings struct {
+	// BaseURL is RISKIQ_BASE_URL, the API root with its version segment,
+	// trailing slashes removed.
+	BaseURL string
+	// User is RISKIQ_USER, the account e-mail address.
+	User string
+	// Password is RISKIQ_PASSWORD, the API key.
+	Password config.Secret
+	// CreateObservables is RISKIQ_CREATE_OBSERVABLES.
+	CreateObservables bool
+	// Interval is RISKIQ_INTERVAL_SEC, or CONNECTOR_DURATION_PERIOD when only
+	// that is set.
+	Interval time.Duration
+	// ImportFrom is RISKIQ_IMPORT_FROM_TIMESTAMP, nil when unset.
+	ImportFrom *time.Time
+	// RunOnce is set by CONNECTOR_DURATION_PERIOD=0 (pycti's run once);
+	// CONNECTOR_RUN_AND_TERMINATE is read by the SDK.
+	RunOnce bool
+}
+
+// SchedulePeriod is the period to give the SDK's scheduler: every
+// [CheckPeriod] (or every interval when shorter) the run looks whether the
+// interval has elapsed; zero runs once.
+func (s Settings) SchedulePeriod() time.Duration {
+	if s.RunOnce {
+		return 0
+	}
+	return min(CheckPeriod, s.Interval)
+}
+
+// Variable documents one configuration variable; the README and
+// config.yml.sample are checked against this table.
+type Variable struct {
+	Env, Key, Default string
+	Mandatory         bool
+}
+
+// Variables lists the settings an operator sets for this connector, with
+// their defaults as the README states them.
+var Variables = []Variable{
+	{Env: "OPENCTI_URL", Key: "opencti.url", Mandatory: true},
+	{Env: "OPENCTI_TOKEN", Key: "opencti.token", Mandatory: true},
+	{Env: "CONNECTOR_ID", Key: "connector.id", Mandatory: true},
+	{Env: "CONNECTOR_TYPE", Key: "connector.type", Default: config.TypeExternalImport},
+	{Env: "CONNECTOR_NAME", Key: "connector.name", Default: DefaultName},
+	{Env: "CONNECTOR_SCOPE", Key: "connector.scope", Default: DefaultScope},
+	{Env: "CONNECTOR_LOG_LEVEL", Key: "connector.log_level", Default: DefaultLogLevel},
+	{Env: "CONNECTOR_EXPOSE_METRICS", Key: "connector.expose_metrics", Default: "false"},
+	{Env: "CONNECTOR_METRICS_PORT", Key: "connector.metrics_port", Default: "9095"},
+	{Env: "CONNECTOR_RUN_AND_TERMINATE", Key: "connector.run_and_terminate", Default: "false"},
+	{Env: "CONNECTOR_DURATION_PERIOD", Key: "connector.duration_period"},
+	{Env: "RISKIQ_BASE_URL", Key: "riskiq.base_url", Default: DefaultBaseURL},
+	{Env: "RISKIQ_USER", Key: "riskiq.user", Mandatory: true},
+	{Env: "RISKIQ_PASSWORD", Key: "riskiq.password", Mandatory: true},
+	{Env: "RISKIQ_CREATE_OBSERVABLES", Key: "riskiq.create_observables", Default: "true"},
+	{Env: "RISKIQ_INTERVAL_SEC", Key: "riskiq.interval_sec", Default: "86400"},
+	{Env: "RISKIQ_IMPORT_FROM_TIMESTAMP", Key: "riskiq.import_from_timestamp"},
+}
+
+// maxTimestamp is 9999-12-31T23:59:59Z, the last second Python's datetime
+// can hold.
+const maxTimestamp = 253402300799
+
+// Load reads the SDK settings and the connector's own from src. Problems are
+// recorded in src: call src.Validate() for all of them at once.
+func Load(src *config.Source) (config.Config, Settings) {
+	cfg := config.Load(src, config.Defaults{
+		Type: config.TypeExternalImport, Name: DefaultName, LogLevel: DefaultLogLevel, Scope: []string{DefaultScope},
+	})
+	if cfg.Connector.Type != config.TypeExternalImport && cfg.Connector.Type != "" {
+		src.AddProblem(&config.Problem{Env: "CONNECTOR_TYPE", Key: "connector.type", Value: cfg.Connector.Type,
+			Reason: "must be EXTERNAL_IMPORT for this connector"})
+	}
+	s := LoadSettings(src)
+	if cfg.Connector.DurationPeriodSet {
+		switch {
+		case cfg.Connector.DurationPeriod == 0:
+			s.RunOnce = true
+		case src.String("RISKIQ_INTERVAL_SEC", "riskiq.interval_sec", "") != "":
+			src.AddWarning("CONNECTOR_DURATION_PERIOD is ignored: RISKIQ_INTERVAL_SEC is set and gives the interval between runs")
+		case cfg.Connector.DurationPeriod < time.Second:
+			src.AddProblem(&config.Problem{Env: "CONNECTOR_DURATION_PERIOD", Key: "connector.duration_period",
+				Value: config.FormatDuration(cfg.Connector.DurationPeriod), Reason: "must be at least one second (PT1S), or 0 to run once"})
+		default:
+			s.Interval = cfg.Connector.DurationPeriod
+		}
+	}
+	return cfg, s
+}
+
+// LoadSettings reads the connector's own settings (the riskiq section) only,
+// for tools that read articles without OpenCTI. Problems are recorded in src.
+func LoadSettings(src *config.Source) Settings {
+	s := Settings{
+		BaseURL:           strings.TrimRight(src.String("RISKIQ_BASE_URL", "riskiq.base_url", DefaultBaseURL), "/"),
+		User:              src.Required("RISKIQ_USER", "riskiq.user"),
+		Password:          src.Secret("RISKIQ_PASSWORD", "riskiq.password", true),
+		CreateObservables: src.Bool("RISKIQ_CREATE_OBSERVABLES", "riskiq.create_observables", true),
+	}
+	if s.Password.Reveal() == "ChangeMe" {
+		src.AddProblem(&config.Problem{Env: "RISKIQ_PASSWORD", Key: "riskiq.password", Secret: true,
+			Reason: "is still the sample value ChangeMe: set the API key of the RiskIQ account"})
+	}
+	sec := src.Int("RISKIQ_INTERVAL_SEC", "riskiq.interval_sec", int(DefaultInterval/time.Second))
+	if sec < 1 || sec > maxTimestamp {
+		src.AddProblem(&config.Problem{Env: "RISKIQ_INTERVAL_SEC", Key: "riskiq.interval_sec", Value: strconv.Itoa(sec),
+			Reason: "must be a number of seconds of at least 1 (86400 = one day)"})
+		sec = int(DefaultInterval / time.Second)
+	}
+	s.Interval = time.Duration(sec) * time.Second
+	if src.String("RISKIQ_IMPORT_FROM_TIMESTAMP", "riskiq.import_from_timestamp", "") != "" {
+		ts := src.Int("RISKIQ_IMPORT_FROM_TIMESTAMP", "riskiq.import_from_timestamp", 0)
+		if ts < 0 || ts > maxTimestamp {
+			src.AddProblem(&config.Problem{Env: "RISKIQ_IMPORT_FROM_TIMESTAMP", Key: "riskiq.import_from_timestamp",
+				Value: strconv.Itoa(ts), Reason: "must be a Unix timestamp in seconds, e.g. 1712929994"})
+		} else {
+			t := time.Unix(int64(ts), 0).UTC()
+			s.ImportFrom = &t
+		}
+	}
+	if u, err := url.Parse(s.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+		u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		p := &config.Problem{Env: "RISKIQ_BASE_URL", Key: "riskiq.base_url", Value: s.BaseURL,
+			Reason: "must be an http(s) URL without credentials or query, e.g. " + DefaultBaseURL}
+		if err == nil && u.User != nil {
+			p.Secret = true // never print credentials given in the URL
+		}
+		src.AddProblem(p)
+	}
+	return s
+}

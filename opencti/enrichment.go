@@ -122,10 +122,13 @@ func (h *Helper) handleDelivery(ctx context.Context, d *broker.Delivery, fn Enri
 func (h *Helper) process(ctx context.Context, req *Request, fn EnrichmentFunc, start time.Time, log *slog.Logger) (string, error) {
 	entity, err := h.api.StixCoreObject(ctx, req.EntityID)
 	if err != nil {
+		err = fmt.Errorf("read entity %s: %w", req.EntityID, err)
 		if req.Playbook != nil {
-			h.passThrough(ctx, req, start, log)
+			if perr := h.passThrough(ctx, req, start, log); perr != nil {
+				return "", errors.Join(err, perr)
+			}
 		}
-		return "", fmt.Errorf("read entity %s: %w", req.EntityID, err)
+		return "", err
 	}
 	req.Entity = entity
 	if req.EntityType == "" {

@@ -181,7 +181,9 @@ func TestIntegrationConnector(t *testing.T) {
 	runCtx, stop := context.WithCancel(ctx)
 	var logs syncBuffer
 	done := make(chan int, 1)
-	go func() { done <- run(runCtx, []string{"-config", filepath.Join(t.TempDir(), "absent-is-fine.yml")}, envOf(env), &logs, &logs) }()
+	go func() {
+		done <- run(runCtx, []string{"-config", filepath.Join(t.TempDir(), "absent-is-fine.yml")}, envOf(env), &logs, &logs)
+	}()
 	// -config with a missing file fails fast: start again without it.
 	if code := <-done; code != 1 {
 		t.Fatalf("run with a missing -config = %d, want 1", code)

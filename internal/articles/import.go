@@ -163,9 +163,9 @@ func (im *Importer) Run(ctx context.Context) error {
 	}
 	r := &run{
 		Importer: im, st: st, start: start, workID: workID,
-		log:      im.log.With("work_id", workID),
-		tags:     newTagResolver(im.lister),
-		unknown:  map[string]bool{},
+		log:     im.log.With("work_id", workID),
+		tags:    newTagResolver(im.lister),
+		unknown: map[string]bool{},
 	}
 	r.log.Info("Run started", "work_name", name)
 	return r.finish(ctx, r.importArticles(ctx))
@@ -348,7 +348,10 @@ func (r *run) finish(ctx context.Context, runErr error) error {
 		if interrupted {
 			reason = "interrupted: the connector is stopping"
 		}
-		msg, inError = "RiskIQ run failed: "+reason+" ("+msg+")", true
+		if r.read > 0 {
+			reason += "; before that: " + msg
+		}
+		msg, inError = "RiskIQ run failed: "+reason, true
 	}
 	if err := r.platform.WorkToProcessed(ctx, r.workID, msg, inError); err != nil {
 		return errors.Join(runErr, fmt.Errorf("close work: %w", err))

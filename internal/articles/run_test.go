@@ -29,13 +29,23 @@ func TestRunFailures(t *testing.T) {
 		inject func(s *passivetotaltest.Server)
 		reason string
 	}{
-		{"401", func(s *passivetotaltest.Server) { s.Fail(passivetotaltest.EndpointArticles, http.StatusUnauthorized, 0, "") }, "authentication failed"},
-		{"403", func(s *passivetotaltest.Server) { s.Fail(passivetotaltest.EndpointArticles, http.StatusForbidden, 0, "") }, "authentication failed"},
-		{"429 until retries run out", func(s *passivetotaltest.Server) { s.Fail(passivetotaltest.EndpointArticles, http.StatusTooManyRequests, 0, "0") }, "429"},
-		{"503 until retries run out", func(s *passivetotaltest.Server) { s.Fail(passivetotaltest.EndpointArticles, http.StatusServiceUnavailable, 0, "") }, "503"},
+		{"401", func(s *passivetotaltest.Server) {
+			s.Fail(passivetotaltest.EndpointArticles, http.StatusUnauthorized, 0, "")
+		}, "authentication failed"},
+		{"403", func(s *passivetotaltest.Server) {
+			s.Fail(passivetotaltest.EndpointArticles, http.StatusForbidden, 0, "")
+		}, "authentication failed"},
+		{"429 until retries run out", func(s *passivetotaltest.Server) {
+			s.Fail(passivetotaltest.EndpointArticles, http.StatusTooManyRequests, 0, "0")
+		}, "429"},
+		{"503 until retries run out", func(s *passivetotaltest.Server) {
+			s.Fail(passivetotaltest.EndpointArticles, http.StatusServiceUnavailable, 0, "")
+		}, "503"},
 		{"success false", func(s *passivetotaltest.Server) { s.Unsuccessful(passivetotaltest.EndpointArticles, 0) }, "success"},
 		{"malformed JSON", func(s *passivetotaltest.Server) { s.Malformed(passivetotaltest.EndpointArticles, 0) }, "decode"},
-		{"detail 500", func(s *passivetotaltest.Server) { s.Fail(passivetotaltest.EndpointArticle, http.StatusInternalServerError, 0, "") }, "fetch article"},
+		{"detail 500", func(s *passivetotaltest.Server) {
+			s.Fail(passivetotaltest.EndpointArticle, http.StatusInternalServerError, 0, "")
+		}, "fetch article"},
 		{"transport", func(s *passivetotaltest.Server) { s.Close() }, "fetch articles"},
 	}
 	for _, tt := range tests {

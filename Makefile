@@ -39,3 +39,10 @@ tidy:
 
 lint:
 	$(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION) run $(PKGS)
+
+.PHONY: demo
+
+## demo: build riskiqctl, start its PassiveTotal simulator on a free loopback port, run a lookup
+## and an import from it into ./out, print a summary and stop the simulator (needs only Go).
+demo:
+	@GO="$(GO)" ./scripts/demo.sh

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/riskiq-opencti/connectors/internal/articles"
 	"github.com/riskiq-opencti/connectors/internal/enrichment"
 	"github.com/riskiq-opencti/connectors/opencti/config"
 )
@@ -19,6 +20,7 @@ Connectors: enrichment (riskiq-passive-total), import (riskiq-import).`
 // check-config's --connector name.
 var loaders = map[string]func(src *config.Source){
 	"enrichment": func(src *config.Source) { enrichment.Load(src) },
+	"import":     func(src *config.Source) { articles.Load(src) },
 }
 
 // checkConfig implements "riskiqctl check-config".

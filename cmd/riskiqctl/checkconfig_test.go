@@ -37,6 +37,25 @@ func checkConfigCases() []checkConfigCase {
 			yml: "opencti:\n  url: 'ftp://opencti:8080'\nconnector:\n  id: ''\n  type: 'EXTERNAL_IMPORT'\n  log_level: 'loud'\n  concurrency: 0\n  auto: maybe\n",
 		},
 		{
+			name: "import-bad", connector: "import",
+			env: map[string]string{
+				"OPENCTI_URL": "http://localhost:8080", "OPENCTI_TOKEN": secrets[0], "RISKIQ_PASSWORD": secrets[1],
+				"RISKIQ_BASE_URL":              "http://user:" + secrets[2] + "@api.riskiq.net/pt/v2",
+				"RISKIQ_INTERVAL_SEC":          "0",
+				"RISKIQ_IMPORT_FROM_TIMESTAMP": "yesterday",
+				"CONNECTOR_DURATION_PERIOD":    "P1",
+			},
+			yml: "connector:\n  id: 'not-a-uuid'\n  type: 'INTERNAL_ENRICHMENT'\nriskiq:\n  create_observables: 'perhaps'\n",
+		},
+		{
+			name: "import-good", connector: "import",
+			env: map[string]string{
+				"OPENCTI_URL": "http://localhost:8080", "OPENCTI_TOKEN": secrets[0], "RISKIQ_PASSWORD": secrets[1],
+				"CONNECTOR_ID": uuid.NewSHA1(uuid.NameSpaceURL, []byte("riskiqctl-import")).String(), "RISKIQ_USER": "analyst@example.com",
+			},
+			yml: "riskiq:\n  import_from_timestamp: 1712929994\n  interval_sec: 3600\n",
+		},
+		{
 			name: "enrichment-good", connector: "enrichment",
 			env: map[string]string{
 				"OPENCTI_TOKEN": secrets[0], "RISKIQ_API_KEY": secrets[1], "CONNECTOR_ID": uuid.NewSHA1(uuid.NameSpaceURL, []byte("riskiqctl")).String(),
@@ -71,7 +90,7 @@ func TestCheckConfig(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			want, err := os.ReadFile(golden) //nolint:gosec // test data
+			want, err := os.ReadFile(golden)
 			if err != nil {
 				t.Fatalf("%v (run go test -update to create it)", err)
 			}

@@ -98,6 +98,7 @@ type command struct {
 // commands lists the subcommands in the order usage shows them.
 var commands = []command{
 	{"lookup", "[flags] VALUE...", "passive DNS of IPv4 addresses and domain names, as STIX 2.1 bundles", (*cli).lookup},
+	{"import", "[flags] --since DATE | --from-timestamp N", "import RiskIQ articles as STIX 2.1 bundles, one per article", (*cli).importArticles},
 	{"check-config", "--connector enrichment|import [--config FILE]", "load and validate a connector's configuration", (*cli).checkConfig},
 	{"simulate", "[--listen ADDR] [--latency D]", "serve a PassiveTotal-compatible API from built-in sample data", (*cli).simulate},
 	{"version", "", "print the version", (*cli).version},
@@ -124,7 +125,7 @@ func (c *cli) run(ctx context.Context, args []string) int {
 			return cmd.run(c, ctx, args[1:])
 		}
 	}
-	fmt.Fprintf(c.stderr, "riskiqctl: unknown command %q\nRun 'riskiqctl --help' for usage.\n", name)
+	fmt.Fprintf(c.stderr, "riskiqctl: unknown command %q (see 'riskiqctl --help')\n", name)
 	return exitUsage
 }
 
@@ -197,9 +198,10 @@ func (c *cli) parse(fs *flagSet, args []string) (positional []string, code int, 
 	}
 }
 
-// usageError reports a usage error of the command name and returns exitUsage.
+// usageError reports a usage error of the command name on one line and
+// returns exitUsage.
 func (c *cli) usageError(name, msg string) int {
-	fmt.Fprintf(c.stderr, "%s: %s\nRun '%s --help' for usage.\n", name, msg, name)
+	fmt.Fprintf(c.stderr, "%s: %s (see '%s --help')\n", name, msg, name)
 	return exitUsage
 }
 

@@ -40,6 +40,11 @@ func indentedBundle(objects []any) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	return indent(raw)
+}
+
+// indent returns JSON indented by two spaces, with a final newline.
+func indent(raw []byte) ([]byte, error) {
 	var buf bytes.Buffer
 	if err := json.Indent(&buf, raw, "", "  "); err != nil {
 		return nil, fmt.Errorf("indent bundle: %w", err)
@@ -62,7 +67,7 @@ func writeBundle(path string, objects []any) error {
 // that readers never see a partial file.
 func writeFileAtomic(path string, b []byte) error {
 	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o750); err != nil {
+	if err := os.MkdirAll(dir, 0o750); err != nil { //nolint:gosec // the output directory is the user's choice
 		return fmt.Errorf("create output directory: %w", err)
 	}
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
@@ -73,15 +78,15 @@ func writeFileAtomic(path string, b []byte) error {
 	_, werr := f.Write(b)
 	cerr := f.Close()
 	if err := cmp.Or(werr, cerr); err != nil {
-		_ = os.Remove(tmp)
+		_ = os.Remove(tmp) //nolint:gosec // the temporary file this function created
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	if err := os.Chmod(tmp, 0o644); err != nil { //nolint:gosec // bundles are meant to be read by others, like any output file
-		_ = os.Remove(tmp)
+		_ = os.Remove(tmp) //nolint:gosec // the temporary file this function created
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	if err := os.Rename(tmp, path); err != nil {
-		_ = os.Remove(tmp)
+	if err := os.Rename(tmp, path); err != nil { //nolint:gosec // path is in the output directory the user chose
+		_ = os.Remove(tmp) //nolint:gosec // the temporary file this function created
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil

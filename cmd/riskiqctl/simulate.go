@@ -26,9 +26,11 @@ const shutdownTimeout = 5 * time.Second
 const simulateHelp = `Serve a PassiveTotal-compatible API (GET /v2/account/quota, /v2/dns/passive,
 /v2/articles, /v2/articles/{guid}) under /pt, from sample data built into the
 binary: the fake PassiveTotal of the tests, made runnable. Any non-empty
-username and API key are accepted (HTTP Basic). It prints the base URL to use
-as RISKIQ_BASE_URL on stdout, then one log line per request on stderr, and
-stops on SIGINT or SIGTERM.
+username and API key are accepted (HTTP Basic). It prints its base URL on
+stdout, e.g. http://127.0.0.1:8765/pt: the RISKIQ_BASE_URL of the enrichment
+connector and of 'riskiqctl lookup'; the import connector and 'riskiqctl
+import' take it with /v2 appended. Then it logs one line per request on stderr,
+and stops on SIGINT or SIGTERM.
 
 The sample data are records seen between 2018 and 2025. Unless --filter-start
 is given, passive DNS answers hold every record whatever the start date the
@@ -80,8 +82,8 @@ func (c *cli) simulate(ctx context.Context, args []string) int {
 	baseURL := "http://" + ln.Addr().String() + simulatePrefix
 	fmt.Fprintln(c.stdout, baseURL)
 	log.Info("PassiveTotal simulator listening; any non-empty username and API key are accepted",
-		"base_url", baseURL, "passive_dns_queries", strings.Join(data.Queries(), ","),
-		"articles", len(data.ArticleGUIDs()))
+		"enrichment_base_url", baseURL, "import_base_url", baseURL+"/v2",
+		"passive_dns_queries", strings.Join(data.Queries(), ","), "articles", len(data.ArticleGUIDs()))
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()

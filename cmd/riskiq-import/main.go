@@ -1,0 +1,142 @@
+// Command riskiq-import is the RiskIQ articles import connector for OpenCTI
+// (EXTERNAL_IMPORT): a drop-in replacement for the Python image
+// opencti/connector-riskiq. See README.md.
+package main
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/riskiq-opencti/connectors/internal/articles"
+	"github.com/riskiq-opencti/connectors/internal/passivetotal"
+	"github.com/riskiq-opencti/connectors/opencti"
+	"github.com/riskiq-opencti/connectors/opencti/config"
+	"github.com/riskiq-opencti/connectors/opencti/logging"
+	"github.com/riskiq-opencti/connectors/opencti/metrics"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+//go:embed config.yml.sample
+var sampleConfig string
+
+func main() { os.Exit(run(os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr)) }
+
+// run is the whole program: it stops cleanly on SIGINT or SIGTERM. Exit codes:
+// 0 on a clean stop, 1 on failure (including a failed run in run-once mode),
+// 2 on a usage error.
+func run(args []string, env config.LookupEnv, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return runContext(ctx, args, env, stdout, stderr)
+}
+
+// runContext is run with the stop signal as a context.
+func runContext(ctx context.Context, args []string, env config.LookupEnv, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("riskiq-import", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", "", "path of config.yml (default: ./config.yml, then config.yml beside the binary, if present)")
+	check := fs.Bool("check", false, "load and validate the configuration, print every problem, and exit")
+	printSample := fs.Bool("sample-config", false, "print the sample config.yml and exit")
+	showVersion := fs.Bool("version", false, "print the version and exit")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintln(stderr, "unexpected arguments:", fs.Args())
+		return 2
+	}
+	switch {
+	case *showVersion:
+		fmt.Fprintln(stdout, "riskiq-import", version)
+		return 0
+	case *printSample:
+		fmt.Fprint(stdout, sampleConfig)
+		return 0
+	}
+	src, err := config.ReadSource(env, *configPath)
+	if err != nil {
+		fmt.Fprintln(stderr, "configuration:", err)
+		return 1
+	}
+	cfg, settings := articles.Load(src)
+	if err := src.Validate(); err != nil {
+		fmt.Fprintln(stderr, "configuration is invalid:")
+		for _, p := range src.Problems() {
+			fmt.Fprintln(stderr, "  -", p.Error())
+		}
+		return 1
+	}
+	if *check {
+		for _, w := range src.Warnings() {
+			fmt.Fprintln(stderr, "warning:", w)
+		}
+		fmt.Fprintln(stdout, "configuration is valid")
+		return 0
+	}
+	log, err := logging.New(stderr, logging.Options{Name: cfg.Connector.Name, Level: cfg.Connector.LogLevel, JSON: cfg.OpenCTI.JSONLogging})
+	if err != nil {
+		fmt.Fprintln(stderr, "logging:", err)
+		return 1
+	}
+	for _, w := range src.Warnings() {
+		log.Warn("Configuration warning", "warning", w)
+	}
+	pt, err := passivetotal.New(settings.BaseURL, settings.User, settings.Password.Reveal(),
+		passivetotal.WithLogger(log), passivetotal.WithUserAgent("opencti-riskiq-import/"+version))
+	if err != nil {
+		log.Error("Invalid RiskIQ settings", "error", err)
+		return 1
+	}
+	m := metrics.New(cfg.Connector.MetricsNamespace, cfg.Connector.MetricsSubsystem)
+	helper, err := opencti.New(cfg, opencti.WithLogger(log), opencti.WithMetrics(m), opencti.WithBuild(version, articles.Slug))
+	if err != nil {
+		log.Error("Invalid OpenCTI settings", "error", err)
+		return 1
+	}
+	importer, err := articles.NewImporter(articles.Config{
+		Source: articles.PassiveTotal{Client: pt}, Platform: helper, Lister: helper.API(),
+		Options:  articles.Options{CreateObservables: settings.CreateObservables},
+		Interval: settings.Interval, ImportFrom: settings.ImportFrom, Logger: log, Metrics: m,
+	})
+	if err != nil {
+		log.Error("Invalid connector settings", "error", err)
+		return 1
+	}
+	log.Info("Starting RiskIQ connector", "version", version, "interval_seconds", int64(settings.Interval.Seconds()))
+	if err := helper.Start(ctx); err != nil {
+		if ctx.Err() != nil {
+			return 0
+		}
+		log.Error("Connector start failed", "error", err)
+		return 1
+	}
+	m.SetState(metrics.StateIdle)
+	var lastErr error
+	period := settings.SchedulePeriod()
+	err = helper.Schedule(ctx, period, func(ctx context.Context) error {
+		lastErr = importer.Run(ctx)
+		return lastErr
+	})
+	m.SetState(metrics.StateStopped)
+	switch {
+	case err != nil:
+		log.Error("Connector stopped", "error", err)
+		return 1
+	case (cfg.Connector.RunAndTerminate || period == 0) && lastErr != nil && ctx.Err() == nil:
+		return 1 // the one run failed: logged by the scheduler, closed in error on the platform
+	}
+	log.Info("Connector stop")
+	return 0
+}

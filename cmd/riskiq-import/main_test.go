@@ -1,0 +1,341 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/google/uuid"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/riskiq-opencti/connectors/internal/articles"
+	"github.com/riskiq-opencti/connectors/internal/passivetotal/passivetotaltest"
+	"github.com/riskiq-opencti/connectors/opencti/openctitest"
+)
+
+func envOf(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+// readmeRows parses the configuration tables of README.md: env var →
+// (config.yml key, default, mandatory).
+func readmeRows(t *testing.T) map[string][3]string {
+	t.Helper()
+	f, err := os.Open("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rows := map[string][3]string{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		cells := strings.Split(sc.Text(), "|")
+		if len(cells) != 8 {
+			continue
+		}
+		env := strings.Trim(strings.TrimSpace(cells[3]), "`")
+		if env == "" || strings.HasPrefix(env, "-") || env == "Docker environment variable" {
+			continue
+		}
+		rows[env] = [3]string{strings.TrimSpace(cells[2]), strings.TrimSpace(cells[4]), strings.TrimSpace(cells[5])}
+	}
+	return rows
+}
+
+// TestDocsCoverEveryVariable checks every configuration variable is in the
+// README table and in config.yml.sample with the same default; a variable
+// without default is in the sample as a comment.
+func TestDocsCoverEveryVariable(t *testing.T) {
+	t.Parallel()
+	rows := readmeRows(t)
+	var sample map[string]map[string]any
+	if err := yaml.Unmarshal([]byte(sampleConfig), &sample); err != nil {
+		t.Fatalf("config.yml.sample: %v", err)
+	}
+	for _, v := range articles.Variables {
+		section, key, _ := strings.Cut(v.Key, ".")
+		row, ok := rows[v.Env]
+		switch {
+		case !ok:
+			t.Errorf("README has no row for %s", v.Env)
+		case row[0] != key:
+			t.Errorf("README row %s: config.yml key %q, want %q", v.Env, row[0], key)
+		case row[1] != v.Default:
+			t.Errorf("README row %s: default %q, want %q", v.Env, row[1], v.Default)
+		case row[2] != map[bool]string{true: "Yes", false: "No"}[v.Mandatory]:
+			t.Errorf("README row %s: mandatory %q", v.Env, row[2])
+		}
+		got, ok := sample[section][key]
+		switch {
+		case !ok && v.Default == "" && !v.Mandatory:
+			if !regexp.MustCompile(`(?m)^\s*# ` + key + `: `).MatchString(sampleConfig) {
+				t.Errorf("config.yml.sample has no %s, not even as a comment", v.Key)
+			}
+		case !ok:
+			t.Errorf("config.yml.sample has no %s", v.Key)
+		case v.Default != "" && fmt.Sprint(got) != v.Default:
+			t.Errorf("config.yml.sample %s = %v, want the default %q", v.Key, got, v.Default)
+		}
+	}
+	if len(rows) != len(articles.Variables) {
+		t.Errorf("README documents %d variables, the connector reads %d", len(rows), len(articles.Variables))
+	}
+}
+
+// TestSampleIsValid loads config.yml.sample with the mandatory values filled
+// in by the environment.
+func TestSampleIsValid(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "config.yml")
+	if err := os.WriteFile(path, []byte(sampleConfig), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"OPENCTI_TOKEN": "t0k", "CONNECTOR_ID": uuid.NewString(), "RISKIQ_USER": "a@example.com", "RISKIQ_PASSWORD": "k3y"}
+	var out, errOut bytes.Buffer
+	if code := runContext(t.Context(), []string{"-check", "-config", path}, envOf(env), &out, &errOut); code != 0 {
+		t.Fatalf("-check on the sample = %d\n%s", code, errOut.String())
+	}
+	if errOut.Len() != 0 {
+		t.Errorf("warnings on the sample: %s", errOut.String())
+	}
+}
+
+func TestCheckReportsEveryProblemWithoutSecrets(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{
+		"OPENCTI_URL": "ftp://opencti", "OPENCTI_TOKEN": "ChangeMe", "CONNECTOR_ID": "",
+		"RISKIQ_PASSWORD": "super-secret-key-123", "RISKIQ_INTERVAL_SEC": "-1", "RISKIQ_BASE_URL": "file:///etc/passwd",
+		"RISKIQ_IMPORT_FROM_TIMESTAMP": "soon", "CONNECTOR_TYPE": "STREAM",
+	}
+	var out, errOut bytes.Buffer
+	if code := runContext(t.Context(), []string{"-check"}, envOf(env), &out, &errOut); code != 1 {
+		t.Fatalf("-check = %d, want 1", code)
+	}
+	msg := errOut.String()
+	for _, want := range []string{"OPENCTI_URL", "CONNECTOR_ID", "CONNECTOR_TYPE", "RISKIQ_USER", "RISKIQ_INTERVAL_SEC", "RISKIQ_BASE_URL", "RISKIQ_IMPORT_FROM_TIMESTAMP"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("problem with %s not reported:\n%s", want, msg)
+		}
+	}
+	if strings.Contains(msg, "super-secret-key-123") {
+		t.Errorf("the API key leaked:\n%s", msg)
+	}
+	errOut.Reset()
+	if code := runContext(t.Context(), []string{"-config", filepath.Join(t.TempDir(), "none.yml")}, envOf(env), &out, &errOut); code != 1 ||
+		!strings.Contains(errOut.String(), "none.yml") {
+		t.Errorf("missing -config file = %d: %s", code, errOut.String())
+	}
+}
+
+func TestUsage(t *testing.T) {
+	t.Parallel()
+	var out, errOut bytes.Buffer
+	if code := runContext(t.Context(), []string{"-nope"}, envOf(nil), &out, &errOut); code != 2 {
+		t.Errorf("-nope = %d, want 2", code)
+	}
+	if code := runContext(t.Context(), []string{"extra"}, envOf(nil), &out, &errOut); code != 2 {
+		t.Errorf("an argument = %d, want 2", code)
+	}
+	if code := runContext(t.Context(), []string{"-version"}, envOf(nil), &out, &errOut); code != 0 || !strings.Contains(out.String(), "riskiq-import") {
+		t.Errorf("-version = %d, %q", code, out.String())
+	}
+	out.Reset()
+	if code := runContext(t.Context(), []string{"-sample-config"}, envOf(nil), &out, &errOut); code != 0 || out.String() != sampleConfig {
+		t.Errorf("-sample-config = %d", code)
+	}
+}
+
+// syncBuffer is a goroutine-safe log sink.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// fakeRiskIQ serves testdata/articles.
+func fakeRiskIQ(t *testing.T) *passivetotaltest.Server {
+	t.Helper()
+	quota, err := fs.ReadFile(passivetotaltest.DataFS(), "quota.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := fstest.MapFS{"quota.json": {Data: quota}}
+	files, _ := filepath.Glob("testdata/articles/*.json")
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m["articles/"+filepath.Base(f)] = &fstest.MapFile{Data: b}
+	}
+	d, err := passivetotaltest.LoadData(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return passivetotaltest.NewServer(t, passivetotaltest.WithData(d))
+}
+
+const ptKey = "pt-key-never-logged-77"
+
+func connectorEnv(octi *openctitest.Server, pt *passivetotaltest.Server, extra map[string]string) map[string]string {
+	env := map[string]string{
+		"OPENCTI_URL": octi.URL, "OPENCTI_TOKEN": octi.Token(), "CONNECTOR_ID": uuid.NewString(),
+		"CONNECTOR_LOG_LEVEL": "debug", "RISKIQ_USER": "analyst@example.com", "RISKIQ_PASSWORD": ptKey,
+		"RISKIQ_BASE_URL": pt.BaseURL() + "/",
+	}
+	for k, v := range extra {
+		env[k] = v
+	}
+	return env
+}
+
+func connectorWorks(octi *openctitest.Server, id string) []openctitest.Work {
+	var out []openctitest.Work
+	for _, w := range octi.Works() {
+		if w.ConnectorID == id {
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+// TestIntegrationRunAndTerminate runs the binary's run() with
+// CONNECTOR_RUN_AND_TERMINATE: it imports, closes its work, leaves the state
+// on the platform and exits 0; started again at once it finds the interval
+// not elapsed and exits without a work. Logs are JSON and hold no secret.
+func TestIntegrationRunAndTerminate(t *testing.T) {
+	t.Parallel()
+	octi := openctitest.NewServer(t, openctitest.WithStrict())
+	pt := fakeRiskIQ(t)
+	env := connectorEnv(octi, pt, map[string]string{"CONNECTOR_RUN_AND_TERMINATE": "true"})
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	var logs syncBuffer
+	if code := runContext(ctx, nil, envOf(env), &logs, &logs); code != 0 {
+		t.Fatalf("run = %d\n%s", code, logs.String())
+	}
+	works := connectorWorks(octi, env["CONNECTOR_ID"])
+	if len(works) != 1 || !strings.HasPrefix(works[0].Name, "RiskIQ run @ ") || len(works[0].Errors) != 0 ||
+		strings.Join(works[0].Messages, "") != "3 articles read, 3 reports sent (18 objects)" {
+		t.Fatalf("works = %+v", works)
+	}
+	for {
+		if w, _ := octi.Work(works[0].ID); w.Status == openctitest.StatusComplete {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("the work never completed")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	c, _ := octi.Connector(env["CONNECTOR_ID"])
+	var st map[string]int64
+	if c.State == nil || json.Unmarshal([]byte(*c.State), &st) != nil || st["latest_article_timestamp"] != 1723705200 || st["latest_run_timestamp"] == 0 {
+		t.Errorf("platform state = %v", c.State)
+	}
+	if c.Info["run_and_terminate"] != true {
+		t.Errorf("connector_info = %v, want run_and_terminate", c.Info)
+	}
+
+	if code := runContext(ctx, nil, envOf(env), &logs, &logs); code != 0 {
+		t.Fatalf("second run = %d", code)
+	}
+	if n := len(connectorWorks(octi, env["CONNECTOR_ID"])); n != 1 {
+		t.Errorf("%d works after the second start, want no new run before the interval", n)
+	}
+	if n := pt.Calls(passivetotaltest.EndpointArticles); n != 1 {
+		t.Errorf("article list calls = %d, want 1", n)
+	}
+	checkLogs(t, logs.String(), octi.Token())
+}
+
+// checkLogs checks every line is a pycti JSON log line and no secret shows.
+func checkLogs(t *testing.T, logs, token string) {
+	t.Helper()
+	for line := range strings.SplitSeq(strings.TrimSpace(logs), "\n") {
+		var l struct {
+			Timestamp, Level, Name, Message string
+		}
+		if err := json.Unmarshal([]byte(line), &l); err != nil || l.Timestamp == "" || l.Level == "" || l.Message == "" {
+			t.Errorf("not a JSON log line: %s", line)
+			break
+		}
+	}
+	if strings.Contains(logs, ptKey) || strings.Contains(logs, token) {
+		t.Error("a secret appears in the logs")
+	}
+}
+
+// TestIntegrationFailingRunExitCode: with run-and-terminate, a run refused by
+// RiskIQ closes its work in error and the process exits 1.
+func TestIntegrationFailingRunExitCode(t *testing.T) {
+	t.Parallel()
+	octi := openctitest.NewServer(t, openctitest.WithStrict())
+	pt := fakeRiskIQ(t)
+	pt.Fail(passivetotaltest.EndpointArticles, http.StatusUnauthorized, 0, "")
+	env := connectorEnv(octi, pt, map[string]string{"CONNECTOR_RUN_AND_TERMINATE": "true"})
+	var logs syncBuffer
+	if code := runContext(t.Context(), nil, envOf(env), &logs, &logs); code != 1 {
+		t.Fatalf("run = %d, want 1\n%s", code, logs.String())
+	}
+	works := connectorWorks(octi, env["CONNECTOR_ID"])
+	if len(works) != 1 || len(works[0].Errors) != 1 || !strings.Contains(works[0].Errors[0], "authentication failed") {
+		t.Errorf("works = %+v", works)
+	}
+	checkLogs(t, logs.String(), octi.Token())
+}
+
+// TestIntegrationScheduledUntilSIGTERM runs the connector in its long-running
+// mode: it imports at once, then stops cleanly when the signal context ends.
+func TestIntegrationScheduledUntilSIGTERM(t *testing.T) {
+	t.Parallel()
+	octi := openctitest.NewServer(t, openctitest.WithStrict())
+	pt := fakeRiskIQ(t)
+	// The metrics server of the SDK listens on every interface: not started
+	// here (the metrics are checked in internal/articles).
+	env := connectorEnv(octi, pt, nil)
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	runCtx, stop := context.WithCancel(ctx)
+	var logs syncBuffer
+	done := make(chan int, 1)
+	go func() { done <- runContext(runCtx, nil, envOf(env), &logs, &logs) }()
+	for len(connectorWorks(octi, env["CONNECTOR_ID"])) == 0 || len(connectorWorks(octi, env["CONNECTOR_ID"])[0].Messages) == 0 {
+		select {
+		case code := <-done:
+			t.Fatalf("connector exited with %d:\n%s", code, logs.String())
+		case <-ctx.Done():
+			t.Fatalf("no run:\n%s", logs.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	stop()
+	if code := <-done; code != 0 {
+		t.Errorf("exit code after SIGTERM = %d, want 0", code)
+	}
+	checkLogs(t, logs.String(), octi.Token())
+}

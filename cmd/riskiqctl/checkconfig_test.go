@@ -118,16 +118,28 @@ func TestCheckConfigMissingFile(t *testing.T) {
 	checkOneLine(t, r, "riskiqctl check-config: read configuration:")
 }
 
-// TestCheckConfigSample checks the connector's own config.yml.sample, filled
-// in, is valid: check-config loads exactly as the connector does.
+// TestCheckConfigSample checks each connector's own config.yml.sample, with
+// the mandatory values given in the environment, is valid: check-config loads
+// exactly as the connectors do.
 func TestCheckConfigSample(t *testing.T) {
 	t.Parallel()
-	env := map[string]string{
-		"OPENCTI_TOKEN": secrets[0], "CONNECTOR_ID": uuid.NewString(),
-		"RISKIQ_USERNAME": "analyst@example.com", "RISKIQ_API_KEY": secrets[1],
+	tests := []struct {
+		connector, dir string
+		env            map[string]string
+	}{
+		{"enrichment", "riskiq-passive-total", map[string]string{"RISKIQ_USERNAME": "analyst@example.com", "RISKIQ_API_KEY": secrets[1]}},
+		{"import", "riskiq-import", map[string]string{"RISKIQ_USER": "analyst@example.com", "RISKIQ_PASSWORD": secrets[1]}},
 	}
-	r := runCLI(t, env, "check-config", "--connector", "enrichment", "--config", filepath.Join("..", "riskiq-passive-total", "config.yml.sample"))
-	if r.code != exitOK || !strings.Contains(r.stdout, "configuration of the enrichment connector is valid") {
-		t.Errorf("check-config of the sample = %d\n%s%s", r.code, r.stdout, r.stderr)
+	for _, tc := range tests {
+		tc.env["OPENCTI_TOKEN"], tc.env["CONNECTOR_ID"] = secrets[0], uuid.NewString()
+		r := runCLI(t, tc.env, "check-config", "--connector", tc.connector, "--config", filepath.Join("..", tc.dir, "config.yml.sample"))
+		if r.code != exitOK || !strings.Contains(r.stdout, "configuration of the "+tc.connector+" connector is valid") {
+			t.Errorf("check-config of the %s sample = %d\n%s%s", tc.connector, r.code, r.stdout, r.stderr)
+		}
+		for _, s := range secrets {
+			if strings.Contains(r.stdout+r.stderr, s) {
+				t.Errorf("check-config printed the secret %q", s)
+			}
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -270,5 +271,41 @@ func TestBinaryExitCodes(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), "PassiveTotal simulator stopped") {
 		t.Errorf("simulate did not log its stop:\n%s", stderr.String())
+	}
+}
+
+// TestSimulateBusyPort checks a listen failure is one line and exit 1.
+func TestSimulateBusyPort(t *testing.T) {
+	t.Parallel()
+	var lc net.ListenConfig
+	ln, err := lc.Listen(t.Context(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	r := runCLI(t, nil, "simulate", "--listen", ln.Addr().String())
+	if r.code != exitFailure || r.stdout != "" {
+		t.Errorf("simulate on a busy port = %d, stdout %q; want %d and nothing", r.code, r.stdout, exitFailure)
+	}
+	checkOneLine(t, r, "riskiqctl simulate: listen on "+ln.Addr().String()+": ")
+}
+
+// TestSimulateLogsNoCredentials checks the request log shows the queries
+// but never the credentials.
+func TestSimulateLogsNoCredentials(t *testing.T) {
+	t.Parallel()
+	sim := startSimulator(t)
+	env := sim.env()
+	if r := runCLI(t, env, "lookup", "--config", emptyConfig(t), "www.riskiq.com"); r.code != exitOK {
+		t.Fatalf("lookup = %d\n%s", r.code, r.stderr)
+	}
+	logs := sim.logs.String()
+	if !strings.Contains(logs, `uri="/pt/v2/dns/passive?query=www.riskiq.com&start=`) || !strings.Contains(logs, "status=200") {
+		t.Errorf("the request is not logged:\n%s", logs)
+	}
+	for _, secret := range []string{env["RISKIQ_API_KEY"], env["RISKIQ_USERNAME"]} {
+		if strings.Contains(logs, secret) {
+			t.Errorf("the simulator logged %q:\n%s", secret, logs)
+		}
 	}
 }

@@ -32,6 +32,10 @@ connector and of 'riskiqctl lookup'; the import connector and 'riskiqctl
 import' take it with /v2 appended. Then it logs one line per request on stderr,
 and stops on SIGINT or SIGTERM.
 
+Each passive DNS query counts against the sample account's quota of 500
+searches a month, as on a real account (the answer once it is used up is the
+API's); restarting the simulator resets it.
+
 The sample data are records seen between 2018 and 2025. Unless --filter-start
 is given, passive DNS answers hold every record whatever the start date the
 client asks for, so that the default 30-day RISKIQ_IMPORT_LAST_SEEN_TIME_WINDOW

@@ -15,7 +15,7 @@ import (
 )
 
 // DefaultAMQPURL is the broker integration tests use when TEST_AMQP_URL is unset.
-const DefaultAMQPURL = "amqp://guest:guest@127.0.0.1:5672/"
+const DefaultAMQPURL = "amqp://guest:guest@127.0.0.1:5672/" //nolint:gosec // G101: RabbitMQ's well-known local test account
 
 // AMQPURL returns the URL of the RabbitMQ broker for integration tests. It skips
 // the test under -short, and skips or fails (see the package comment) when the

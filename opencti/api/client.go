@@ -254,7 +254,7 @@ func buildHTTPClient(s *settings) (*http.Client, error) {
 		tc = tr.TLSClientConfig.Clone()
 	}
 	if s.insecure {
-		tc.InsecureSkipVerify = true //nolint:gosec // G402: OPENCTI_SSL_VERIFY=false asks for it.
+		tc.InsecureSkipVerify = true // OPENCTI_SSL_VERIFY=false asks for it (pycti's default).
 	}
 	if s.caPath != "" {
 		pem, err := os.ReadFile(s.caPath)

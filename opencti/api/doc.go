@@ -6,8 +6,8 @@
 // specification, §1.5, §2, §4–§6, §9.3): one POST of
 // {"query": …, "variables": …} to <OPENCTI_URL>/graphql with
 // "Authorization: Bearer <token>". It is built on net/http and encoding/json
-// only; each operation is a .graphql file under queries/, embedded with
-// go:embed, validated in tests against the platform schema.
+// only; each operation is a .graphql file under queries/, embedded with the
+// embed package and validated in tests against the platform schema.
 //
 // # Several platform versions
 //

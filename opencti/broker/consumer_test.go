@@ -104,7 +104,10 @@ func TestIntegrationConsumePrefetch(t *testing.T) {
 	stop := runConsumer(t, c, func(ctx context.Context, d *Delivery) {
 		defer current.Add(-1)
 		n := current.Add(1)
-		for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+		for p := peak.Load(); n > p; p = peak.Load() {
+			if peak.CompareAndSwap(p, n) {
+				break
+			}
 		}
 		started <- struct{}{}
 		<-release

@@ -94,7 +94,7 @@ func TestMapClosed(t *testing.T) {
 		t.Errorf("mapClosed(amqp.ErrClosed) = %v, want it to wrap ErrChannelClosed and amqp.ErrClosed", err)
 	}
 	other := errors.New("other")
-	if err := mapClosed(other); err != other {
+	if err := mapClosed(other); err != other { //nolint:errorlint // identity: the very same error must come back
 		t.Errorf("mapClosed(other) = %v, want other", err)
 	}
 }

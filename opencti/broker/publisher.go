@@ -128,7 +128,7 @@ func (p *Publisher) giveUp(ctx context.Context, exchange string, attempts int, l
 	if errors.Is(last, ctx.Err()) {
 		return fmt.Errorf("publish to exchange %q: gave up after %d attempt(s): %w", exchange, attempts, ctx.Err())
 	}
-	return fmt.Errorf("publish to exchange %q: gave up after %d attempt(s): %w (last error: %v)", exchange, attempts, ctx.Err(), last)
+	return fmt.Errorf("publish to exchange %q: gave up after %d attempt(s): %w (last error: %w)", exchange, attempts, ctx.Err(), last)
 }
 
 // sleep waits for d; it returns false early when ctx ends or the publisher closes.
@@ -205,7 +205,7 @@ func ownLoss(err error, exchange string) error {
 	if !isPermanent(err) || !errors.As(err, &ae) || strings.Contains(ae.Reason, "'"+exchange+"'") {
 		return err
 	}
-	return fmt.Errorf("channel closed after another publication failed: %v", err)
+	return fmt.Errorf("channel closed after another publication failed: %v", err) //nolint:errorlint // deliberately not wrapped: that failure (e.g. NOT_FOUND for another exchange) must not classify this publication
 }
 
 // session returns the live session, dialling a new one when there is none.

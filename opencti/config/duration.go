@@ -250,10 +250,10 @@ func describeByte(b string, pos int) string {
 // "P1DT2H30M", "PT1.5S", "-PT0.000001S"; zero is "PT0S".
 func FormatDuration(d time.Duration) string {
 	var b strings.Builder
-	u := uint64(d)
+	u := uint64(d) //nolint:gosec // G115: the sign is handled just below
 	if d < 0 {
 		b.WriteByte('-')
-		u = uint64(-(d + 1)) + 1 // no overflow for math.MinInt64
+		u = uint64(-(d + 1)) + 1 //nolint:gosec // G115: d < 0, so -(d+1) >= 0; no overflow for math.MinInt64
 	}
 	b.WriteByte('P')
 	const day = uint64(24 * time.Hour)

@@ -230,6 +230,8 @@ func (m *Metrics) ServeListener(ctx context.Context, ln net.Listener, log *slog.
 		log.Warn("Metrics server shutdown timed out", "error", err)
 		_ = srv.Close()
 	}
-	<-done
+	if err := <-done; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve metrics on %s: %w", ln.Addr(), err)
+	}
 	return nil
 }

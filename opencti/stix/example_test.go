@@ -15,8 +15,8 @@ func ExampleRelationshipID() {
 	start := stix.NaiveTime(firstSeen)
 	id := stix.RelationshipID("resolves-to",
 		stix.NewDomainName("example.com").ID(), stix.NewIPv4Addr("93.184.216.34").ID(), &start, nil)
-	fmt.Println(start) //nolint:forbidigo // a testable example prints its output
-	fmt.Println(id)    //nolint:forbidigo // a testable example prints its output
+	fmt.Println(start)
+	fmt.Println(id)
 	// Output:
 	// 2023-05-01T10:20:30
 	// relationship--a555fd6e-b2fb-5d94-97e5-9e4edb3d443f
@@ -29,7 +29,7 @@ func ExampleNewIPv4Addr() {
 	ip.CreatedByRef = author.ID()
 	ip.Extra = map[string]any{"x_opencti_main_observable_type": "IPv4-Addr"}
 	out, _ := ip.MarshalJSON()
-	fmt.Println(string(out)) //nolint:forbidigo // a testable example prints its output
+	fmt.Println(string(out))
 	// Output:
 	// {"type":"ipv4-addr","spec_version":"2.1","id":"ipv4-addr--2f689bf9-0ff2-545f-aa61-e495eb8cecc7","value":"8.8.8.8","object_marking_refs":["marking-definition--613f2e26-407d-48c7-9eca-b8e91df99dc9"],"x_opencti_created_by_ref":"identity--3dd5005e-308b-57f5-b865-ba1f5e230b13","x_opencti_main_observable_type":"IPv4-Addr"}
 }
@@ -46,7 +46,7 @@ func ExampleSplit() {
 	data, _ := json.Marshal(stix.NewBundle(domain, author, tlp))
 	res, err := stix.Split(data, stix.SplitOptions{})
 	if err != nil {
-		fmt.Println(err) //nolint:forbidigo // a testable example prints its output
+		fmt.Println(err)
 		return
 	}
 	for _, part := range res.Parts {
@@ -57,7 +57,7 @@ func ExampleSplit() {
 			} `json:"objects"`
 		}
 		_ = json.Unmarshal(part, &p)
-		fmt.Println(p.Seq, p.Objects[0].ID) //nolint:forbidigo // a testable example prints its output
+		fmt.Println(p.Seq, p.Objects[0].ID)
 	}
 	// Output:
 	// 1 marking-definition--f88d31f6-486f-44da-b317-01333bde0b82
@@ -67,13 +67,13 @@ func ExampleSplit() {
 
 func ExampleCheckMaxTLP() {
 	maxTLP, err := stix.NormalizeTLP("amber")
-	fmt.Println(maxTLP, err) //nolint:forbidigo // a testable example prints its output
+	fmt.Println(maxTLP, err)
 	for _, tlp := range []string{"TLP:GREEN", "TLP:AMBER+STRICT", ""} {
 		ok, _ := stix.CheckMaxTLP(tlp, maxTLP)
-		fmt.Printf("%q %v\n", tlp, ok) //nolint:forbidigo // a testable example prints its output
+		fmt.Printf("%q %v\n", tlp, ok)
 	}
 	_, err = stix.NormalizeTLP("TLP:AMBER+")
-	fmt.Println(err != nil) //nolint:forbidigo // a testable example prints its output
+	fmt.Println(err != nil)
 	// Output:
 	// TLP:AMBER <nil>
 	// "TLP:GREEN" true

@@ -420,7 +420,7 @@ func (d *decoder) hex4() (rune, bool) {
 // appendWTF8 appends r, writing surrogate code points in their generalized UTF-8 form.
 func appendWTF8(b []byte, r rune) []byte {
 	if r >= 0xd800 && r <= 0xdfff {
-		return append(b, 0xe0|byte(r>>12), 0x80|byte(r>>6)&0x3f, 0x80|byte(r)&0x3f)
+		return append(b, 0xe0|byte(r>>12), 0x80|byte(r>>6)&0x3f, 0x80|byte(r)&0x3f) //nolint:gosec // G115: r is a surrogate (0xd800-0xdfff), every shifted value fits a byte
 	}
 	return utf8.AppendRune(b, r)
 }

@@ -245,6 +245,21 @@ func TestIntegrationConnector(t *testing.T) {
 	if !found {
 		t.Errorf("the author %s never reached the worker", author)
 	}
+	// A playbook step: the enriched bundle goes back through playbookStepExecution.
+	if _, err := octi.Enrich(ctx, connectorID, openctitest.EnrichmentRequest{EntityID: domain.StandardID, Mode: openctitest.ModePlaybook}); err != nil {
+		t.Fatal(err)
+	}
+	for len(octi.PlaybookExecutions()) == 0 {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("no playbookStepExecution:\n%s", logs.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	pe := octi.PlaybookExecutions()[0]
+	if !strings.Contains(pe.Bundle, author) || len(pe.Bundle) <= len(pe.PreviousBundle) {
+		t.Errorf("playbook bundle was not enriched: %d bytes, previous %d", len(pe.Bundle), len(pe.PreviousBundle))
+	}
 	stop()
 	if code := <-done; code != 0 {
 		t.Errorf("connector exit code after SIGTERM = %d, want 0", code)

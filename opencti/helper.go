@@ -288,12 +288,12 @@ func brokerConfig(conn api.MQConnection, o config.MQ, connectorID string) (broke
 		}
 		tc.RootCAs = pool
 	}
-	if o.SSLCert != "" || o.SSLKey != "" {
+	if o.SSLCert != "" || o.SSLKey.Reveal() != "" {
 		certPEM, err := pemOrFile(o.SSLCert)
 		if err != nil {
 			return c, fmt.Errorf("read MQ_USE_SSL_CERT: %w", err)
 		}
-		keyPEM, err := pemOrFile(o.SSLKey)
+		keyPEM, err := pemOrFile(o.SSLKey.Reveal())
 		if err != nil {
 			return c, fmt.Errorf("read MQ_USE_SSL_KEY: %w", err)
 		}

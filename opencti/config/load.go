@@ -184,7 +184,7 @@ type MQ struct {
 	SSLCert string
 	// SSLKey is MQ_USE_SSL_KEY: client private key, PEM text or a file path.
 	// It may hold the key itself: do not log it.
-	SSLKey string
+	SSLKey Secret
 	// SSLPassphrase is MQ_USE_SSL_PASSPHRASE, for an encrypted SSLKey.
 	SSLPassphrase Secret
 	// RejectUnauthorized is MQ_USE_SSL_REJECT_UNAUTHORIZED: verify the
@@ -585,7 +585,7 @@ func loadMQ(s *Source) MQ {
 	m.Pass = s.Secret("MQ_PASS", "mq.pass", false)
 	m.SSLCA = s.String("MQ_USE_SSL_CA", "mq.use_ssl_ca", "")
 	m.SSLCert = s.String("MQ_USE_SSL_CERT", "mq.use_ssl_cert", "")
-	m.SSLKey = s.String("MQ_USE_SSL_KEY", "mq.use_ssl_key", "")
+	m.SSLKey = s.Secret("MQ_USE_SSL_KEY", "mq.use_ssl_key", false)
 	m.SSLPassphrase = s.Secret("MQ_USE_SSL_PASSPHRASE", "mq.use_ssl_passphrase", false)
 	m.RejectUnauthorized = s.Bool("MQ_USE_SSL_REJECT_UNAUTHORIZED", "mq.use_ssl_reject_unauthorized", false)
 	return m

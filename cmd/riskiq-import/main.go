@@ -109,6 +109,7 @@ func runContext(ctx context.Context, args []string, env config.LookupEnv, stdout
 		Source: articles.PassiveTotal{Client: pt}, Platform: helper, Lister: helper.API(),
 		Options:  articles.Options{CreateObservables: settings.CreateObservables},
 		Interval: settings.Interval, ImportFrom: settings.ImportFrom, Logger: log, Metrics: m,
+		InFlight: cfg.Connector.Concurrency,
 	})
 	if err != nil {
 		log.Error("Invalid connector settings", "error", err)

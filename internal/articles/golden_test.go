@@ -21,7 +21,8 @@ func TestRunGolden(t *testing.T) {
 	for _, c := range cases(t) {
 		t.Run(c.Name, func(t *testing.T) {
 			t.Parallel()
-			srv, src := c.source(t)
+			data := c.data(t)
+			srv, src := c.source(t, passivetotaltest.WithData(data))
 			p := newFakePlatform(c.State)
 			l := &fakeLister{objects: c.DomainObjects}
 			if err := c.importer(t, src, p, l).Run(t.Context()); err != nil {
@@ -33,6 +34,7 @@ func TestRunGolden(t *testing.T) {
 				gotRun.CreatedAfter = &ca
 			}
 			gotBundles := p.goldenBundles(t)
+			sortBundles(gotBundles, data)
 			if *update {
 				writeGolden(t, c.goldenPath("bundles.golden.json"), gotBundles)
 				writeGolden(t, c.goldenPath("run.golden.json"), gotRun)

@@ -37,6 +37,8 @@ type testCase struct {
 	ImportFrom        *int64         `json:"import_from_timestamp"`
 	State             map[string]any `json:"state"`
 	DomainObjects     []domainObject `json:"-"`
+	// InFlight is Config.InFlight (0: the default).
+	InFlight int `json:"-"`
 }
 
 // domainObject is an entry of domain_objects.json: what stixDomainObjects
@@ -238,7 +240,8 @@ type fakePlatform struct {
 	pushes  int
 
 	failInitiate error
-	failSendAt   int // 1-based bundle number whose send fails; 0 never
+	failSendAt   int    // 1-based bundle number whose send fails; 0 never
+	failGUID     string // the article whose bundle fails to send
 	sendErr      error
 	failClose    error
 	resetAtPush  int // the n-th push clears the state (a remote reset); 0 never
@@ -275,7 +278,7 @@ func (p *fakePlatform) SendBundle(_ context.Context, bundle []byte, o opencti.Se
 		p.mu.Unlock()
 		return 0, errors.New("send: unknown work " + o.WorkID)
 	}
-	if p.failSendAt == n {
+	if p.failSendAt == n || p.failGUID != "" && bytes.Contains(bundle, []byte(`"external_id":"`+p.failGUID+`"`)) {
 		p.mu.Unlock()
 		return 0, p.sendErr
 	}
@@ -388,6 +391,30 @@ func (p *fakePlatform) goldenBundles(t testing.TB) []goldenBundle {
 	return out
 }
 
+// sortBundles orders bundles as the articles of the data set (oldest
+// first): bundles of several articles are published at once, so they arrive
+// in any order.
+func sortBundles(bundles []goldenBundle, d *passivetotaltest.Data) {
+	pos := map[string]int{}
+	for i, g := range d.ArticleGUIDs() {
+		pos[g] = i
+	}
+	sort.SliceStable(bundles, func(i, j int) bool { return pos[bundles[i].Article] < pos[bundles[j].Article] })
+}
+
+// sortVariants orders the variants of each object (an object sent by
+// several articles with different markings) by their JSON text.
+func sortVariants(t testing.TB, m map[string][]any) {
+	t.Helper()
+	for _, vs := range m {
+		sort.Slice(vs, func(i, j int) bool {
+			a, _ := json.Marshal(vs[i])
+			b, _ := json.Marshal(vs[j])
+			return string(a) < string(b)
+		})
+	}
+}
+
 // importer builds an importer for a case over the given source and fakes.
 func (c *testCase) importer(t testing.TB, src articles.Source, p articles.Platform, l articles.DomainObjectLister) *articles.Importer {
 	t.Helper()
@@ -398,6 +425,7 @@ func (c *testCase) importer(t testing.TB, src articles.Source, p articles.Platfo
 		ImportFrom: c.importFrom(),
 		Logger:     testLogger(t),
 		Now:        c.clock(),
+		InFlight:   c.InFlight,
 	})
 	if err != nil {
 		t.Fatal(err)

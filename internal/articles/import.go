@@ -10,6 +10,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/riskiq-opencti/connectors/opencti"
@@ -80,7 +82,17 @@ type Config struct {
 	Metrics *metrics.Metrics
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
+	// InFlight is how many articles' bundles are published at once
+	// (CONNECTOR_CONCURRENCY; 0 means DefaultInFlight); the state still
+	// advances in article order.
+	InFlight int
 }
+
+// DefaultInFlight is the default of Config.InFlight, that of
+// CONNECTOR_CONCURRENCY. Publishing waits for the broker's confirm of each
+// message: bundles of several articles in flight let RabbitMQ confirm them
+// in batches, at the cost of memory (each holds its bundle and its parts).
+const DefaultInFlight = 8
 
 // Importer runs the connector: [Importer.Run] is called at least every
 // minute and imports when the interval has elapsed.
@@ -94,6 +106,7 @@ type Importer struct {
 	log      *slog.Logger
 	metrics  *metrics.Metrics
 	now      func() time.Time
+	inFlight int
 }
 
 // closeTimeout bounds closing the work and saving the state once the run's
@@ -112,6 +125,9 @@ func NewImporter(c Config) (*Importer, error) {
 	if c.Lister == nil {
 		errs = append(errs, errors.New("no domain object lister"))
 	}
+	if c.InFlight < 0 {
+		errs = append(errs, fmt.Errorf("in-flight articles %d: must not be negative", c.InFlight))
+	}
 	if c.Interval < time.Second {
 		errs = append(errs, fmt.Errorf("interval %s: must be at least one second", c.Interval))
 	}
@@ -121,7 +137,10 @@ func NewImporter(c Config) (*Importer, error) {
 	im := &Importer{
 		src: c.Source, platform: c.Platform, lister: c.Lister,
 		interval: int64(c.Interval / time.Second), from: c.ImportFrom,
-		log: c.Logger, metrics: c.Metrics, now: c.Now,
+		log: c.Logger, metrics: c.Metrics, now: c.Now, inFlight: c.InFlight,
+	}
+	if im.inFlight == 0 {
+		im.inFlight = DefaultInFlight
 	}
 	if im.log == nil {
 		im.log = slog.New(slog.DiscardHandler)
@@ -181,15 +200,39 @@ type run struct {
 	tags    *tagResolver
 	unknown map[string]bool // indicator types already reported
 
-	read, reports, already, empty, undated int
-	objects, parts                         int
-	reset                                  bool
+	// Counted by the reading goroutine.
+	read, already, undated int
+	// Counted by the committing goroutine.
+	reports, empty, objects, parts int
+
+	stateMu sync.Mutex // orders SetState and PushState
+	reset   atomic.Bool
 }
 
 // errStateReset stops a run whose state the platform reset.
 var errStateReset = errors.New("the connector state was reset remotely")
 
-// importArticles imports the new articles, saving the state after each.
+// job is one article on its way to the platform. Bundles of several
+// articles are published at once (RabbitMQ confirms them in batches), but
+// they are committed to the state in article order.
+type job struct {
+	guid    string
+	created int64
+	log     *slog.Logger
+	// bundle is the bundle to send, nil once sent; report is false for an
+	// article that maps to nothing.
+	bundle                           []byte
+	report                           bool
+	reportID                         string
+	objects, indicators, observables int
+	done                             chan struct{}
+	parts                            int
+	err                              error
+}
+
+// importArticles imports the new articles: it reads and maps them in order,
+// publishes up to inFlight bundles at once, and records each article in the
+// state once it and every older one are published.
 func (r *run) importArticles(ctx context.Context) error {
 	var since *time.Time
 	latest, hasLatest := r.st.timestamp(StateLatestArticle)
@@ -205,10 +248,20 @@ func (r *run) importArticles(ctx context.Context) error {
 	} else {
 		r.log.Debug("Retrieving every article")
 	}
-	for a, err := range r.src.Articles(ctx, since) {
+
+	sendCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	queue := make(chan *job, r.inFlight-1)
+	committed := make(chan error, 1)
+	p := r.startPusher(ctx)
+	go func() { committed <- r.commit(queue, cancel, p) }()
+
+	var readErr error
+	for a, err := range r.src.Articles(sendCtx, since) {
 		if err != nil {
 			r.metrics.ClientError()
-			return fmt.Errorf("fetch articles: %w", err)
+			readErr = fmt.Errorf("fetch articles: %w", err)
+			break
 		}
 		r.read++
 		switch {
@@ -221,18 +274,39 @@ func (r *run) importArticles(ctx context.Context) error {
 			r.log.Debug("Article already imported", "article_guid", a.GUID)
 			continue
 		}
-		if err := r.importArticle(ctx, &a); err != nil {
-			return err
+		j, err := r.prepare(sendCtx, &a)
+		if err != nil {
+			readErr = err
+			break
 		}
-		if r.reset {
-			return errStateReset
+		select {
+		case queue <- j:
+		case <-sendCtx.Done():
+			readErr = sendCtx.Err()
+		}
+		if readErr != nil {
+			break
+		}
+		if j.report {
+			go r.send(sendCtx, j)
+		} else {
+			close(j.done)
 		}
 	}
-	return nil
+	close(queue)
+	commitErr := <-committed
+	p.stop()
+	switch {
+	case commitErr != nil:
+		return commitErr
+	case readErr != nil && errors.Is(readErr, context.Canceled) && ctx.Err() == nil && r.isReset():
+		return errStateReset
+	}
+	return readErr
 }
 
-// importArticle maps one article, sends its bundle and saves the state.
-func (r *run) importArticle(ctx context.Context, a *Article) error {
+// prepare reads an article's full content, resolves its tags and maps it.
+func (r *run) prepare(ctx context.Context, a *Article) (*job, error) {
 	log := r.log.With("article_guid", a.GUID)
 	if a.Content == "" && a.GUID != "" {
 		d, err := r.src.Article(ctx, a.GUID)
@@ -243,16 +317,16 @@ func (r *run) importArticle(ctx context.Context, a *Article) error {
 			log.Debug("Article details not found, importing without content")
 		default:
 			r.metrics.ClientError()
-			return fmt.Errorf("fetch article %s: %w", a.GUID, err)
+			return nil, fmt.Errorf("fetch article %s: %w", a.GUID, err)
 		}
 	}
 	entities, err := r.tags.resolve(ctx, a.Tags)
 	if err != nil {
-		return fmt.Errorf("article %s: %w", a.GUID, err)
+		return nil, fmt.Errorf("article %s: %w", a.GUID, err)
 	}
 	res, err := r.conv.Convert(a, entities)
 	if err != nil {
-		return fmt.Errorf("map article %s: %w", a.GUID, err)
+		return nil, fmt.Errorf("map article %s: %w", a.GUID, err)
 	}
 	for _, t := range res.UnknownTypes {
 		if !r.unknown[t] {
@@ -263,36 +337,80 @@ func (r *run) importArticle(ctx context.Context, a *Article) error {
 	for _, s := range res.Skipped {
 		log.Warn("Indicator value skipped", "indicator_type", s.Type, "indicator_value", s.Value, "reason", s.Reason)
 	}
+	j := &job{guid: a.GUID, created: a.Created.Unix(), log: log, done: make(chan struct{})}
 	if res.Report == nil {
-		r.empty++
-		log.Info("No indicator in article, report will not be created")
-		return r.saveArticle(ctx, a, false)
+		return j, nil
 	}
 	objects := make([]any, len(res.Objects))
 	for i, o := range res.Objects {
 		objects[i] = o
 	}
-	bundle, err := opencti.MarshalBundle(objects)
-	if err != nil {
-		return fmt.Errorf("article %s: %w", a.GUID, err)
+	if j.bundle, err = opencti.MarshalBundle(objects); err != nil {
+		return nil, fmt.Errorf("article %s: %w", a.GUID, err)
 	}
-	parts, err := r.platform.SendBundle(ctx, bundle, opencti.SendOptions{WorkID: r.workID})
-	if err != nil {
-		return fmt.Errorf("send the report of article %s: %w", a.GUID, err)
-	}
-	r.metrics.RecordsSent(len(res.Objects))
-	r.reports++
-	r.objects += len(res.Objects)
-	r.parts += parts
-	log.Info("Report sent", "report_id", res.Report.ID(), "indicators", res.Indicators,
-		"observables", res.Observables, "objects", len(res.Objects), "messages", parts)
-	return r.saveArticle(ctx, a, true)
+	j.report, j.reportID, j.objects, j.indicators, j.observables = true, res.Report.ID(), len(res.Objects), res.Indicators, res.Observables
+	return j, nil
 }
 
-// saveArticle records the article in the state; after a published bundle the
-// state is pushed at once, so that a crash loses nothing.
-func (r *run) saveArticle(ctx context.Context, a *Article, push bool) error {
-	created := a.Created.Unix()
+// send publishes a job's bundle.
+func (r *run) send(ctx context.Context, j *job) {
+	defer close(j.done)
+	j.parts, j.err = r.platform.SendBundle(ctx, j.bundle, opencti.SendOptions{WorkID: r.workID})
+	j.bundle = nil // sent: only the counts wait for the commit
+	if j.err != nil {
+		j.err = fmt.Errorf("send the report of article %s: %w", j.guid, j.err)
+	}
+}
+
+// commit records the jobs in the state in article order, as each is done.
+// The first failure cancels the others; the rest are drained unrecorded.
+func (r *run) commit(queue <-chan *job, cancel context.CancelFunc, p *pusher) error {
+	var failed error
+	for j := range queue {
+		<-j.done
+		if failed != nil {
+			continue
+		}
+		if j.err != nil {
+			failed = j.err
+			cancel()
+			continue
+		}
+		if !j.report {
+			r.empty++
+			j.log.Info("No indicator in article, report will not be created")
+		} else {
+			r.metrics.RecordsSent(j.objects)
+			r.reports++
+			r.objects += j.objects
+			r.parts += j.parts
+			j.log.Info("Report sent", "report_id", j.reportID, "indicators", j.indicators,
+				"observables", j.observables, "objects", j.objects, "messages", j.parts)
+		}
+		if err := r.saveArticle(j.created); err != nil {
+			failed = err
+			cancel()
+			continue
+		}
+		if r.isReset() {
+			failed = errStateReset
+			cancel()
+			continue
+		}
+		if j.report {
+			p.kick()
+		}
+	}
+	return failed
+}
+
+// saveArticle records an article in the state (not yet pushed).
+func (r *run) saveArticle(created int64) error {
+	r.stateMu.Lock()
+	defer r.stateMu.Unlock()
+	if r.reset.Load() {
+		return nil
+	}
 	if prev, ok := r.st.timestamp(StateLatestArticle); !ok || created > prev {
 		r.st[StateLatestArticle] = created
 	}
@@ -300,23 +418,59 @@ func (r *run) saveArticle(ctx context.Context, a *Article, push bool) error {
 	if err := r.platform.SetState(map[string]any(r.st)); err != nil {
 		return fmt.Errorf("save state: %w", err)
 	}
-	if !push {
-		return nil
-	}
-	r.pushState(ctx)
 	return nil
 }
 
+// pusher sends the state to the platform after published articles, one ping
+// at a time: kicks that come during a ping are merged into the next one,
+// which carries the newest state.
+type pusher struct {
+	kicks chan struct{}
+	done  chan struct{}
+}
+
+func (r *run) startPusher(ctx context.Context) *pusher {
+	p := &pusher{kicks: make(chan struct{}, 1), done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		for range p.kicks {
+			r.pushState(ctx)
+		}
+	}()
+	return p
+}
+
+func (p *pusher) kick() {
+	select {
+	case p.kicks <- struct{}{}:
+	default:
+	}
+}
+
+// stop waits for the last ping.
+func (p *pusher) stop() {
+	close(p.kicks)
+	<-p.done
+}
+
+func (r *run) isReset() bool { return r.reset.Load() }
+
 // pushState sends the state now; a failure is only logged (the state travels
-// with the next ping). It notices a remote reset.
+// with the next ping). It notices a remote reset: the runtime then holds no
+// state.
 func (r *run) pushState(ctx context.Context) {
+	r.stateMu.Lock()
+	defer r.stateMu.Unlock()
+	if r.reset.Load() {
+		return
+	}
 	if err := r.platform.PushState(ctx); err != nil {
 		r.log.Warn("State not pushed, it will travel with the next ping", "error", err)
 		return
 	}
 	var probe map[string]any
 	if found, err := r.platform.State(&probe); err == nil && !found {
-		r.reset = true
+		r.reset.Store(true)
 	}
 }
 

@@ -136,6 +136,7 @@ func TestRunDetailNotFound(t *testing.T) {
 func TestRunSendFailureKeepsState(t *testing.T) {
 	t.Parallel()
 	c := loadCase(t, "sample-articles")
+	c.InFlight = 1 // one bundle at a time: the second article's fails, no later one is sent
 	_, src := c.source(t)
 	p := newFakePlatform(nil)
 	p.failSendAt, p.sendErr = 2, errors.New("broker unreachable")
@@ -291,18 +292,55 @@ func TestRunUnknownTypeWarnedOncePerRun(t *testing.T) {
 }
 
 // TestRunRemoteReset: when a ping finds the state reset in the UI, the run
-// stops and leaves the state empty, so the next run starts from scratch.
+// stops, leaves the state empty, and the next run starts from scratch.
 func TestRunRemoteReset(t *testing.T) {
 	t.Parallel()
 	c := loadCase(t, "sample-articles")
 	_, src := c.source(t)
 	p := newFakePlatform(nil)
 	p.resetAtPush = 1
-	if err := c.importer(t, src, p, &fakeLister{objects: c.DomainObjects}).Run(t.Context()); err != nil {
+	lister := &fakeLister{objects: c.DomainObjects}
+	if err := c.importer(t, src, p, lister).Run(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	if len(p.bundles) != 1 || p.stateMap(t) != nil || p.works[0].InError || !strings.Contains(p.works[0].Message, "reset") {
-		t.Errorf("%d bundles, state %v, work %+v; want a stop after the first article", len(p.bundles), p.stateMap(t), p.works[0])
+	if p.stateMap(t) != nil || p.works[0].InError || !strings.Contains(p.works[0].Message, "reset remotely") {
+		t.Fatalf("state %v, work %+v; want the state left empty and the run stopped", p.stateMap(t), p.works[0])
+	}
+	sent := len(p.bundles)
+	if err := c.importer(t, src, p, lister).Run(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if len(p.bundles) != sent+4 || len(p.works) != 2 || p.works[1].Message != "5 articles read, 4 reports sent (116 objects), 1 without indicators or known entities" {
+		t.Errorf("after the reset: %d bundles, works %+v; want every article imported again", len(p.bundles)-sent, p.works)
+	}
+}
+
+// TestRunConcurrentFailure: with several bundles in flight, a failure
+// leaves the state at the last article whose older ones were all published;
+// the next run resumes from there.
+func TestRunConcurrentFailure(t *testing.T) {
+	t.Parallel()
+	c := loadCase(t, "sample-articles")
+	c.InFlight = 4
+	_, src := c.source(t)
+	p := newFakePlatform(nil)
+	p.failGUID, p.sendErr = "b71c02e4", errors.New("broker unreachable")
+	lister := &fakeLister{objects: c.DomainObjects}
+	if err := c.importer(t, src, p, lister).Run(t.Context()); err == nil || !strings.Contains(err.Error(), "b71c02e4") {
+		t.Fatalf("Run() = %v, want the failure of b71c02e4", err)
+	}
+	second := time.Date(2024, 8, 14, 16, 2, 11, 0, time.UTC).Unix() // 3a5fd1c9, just before b71c02e4
+	if got := stateInt(t, p.stateMap(t), articles.StateLatestArticle); got != second {
+		t.Errorf("latest_article_timestamp = %d, want %d", got, second)
+	}
+	p.failGUID = ""
+	next := *c
+	next.Now = c.Now.Add(24 * time.Hour)
+	if err := next.importer(t, src, p, lister).Run(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if p.works[1].Message != "4 articles read, 2 reports sent (57 objects), 1 already imported, 1 without indicators or known entities" {
+		t.Errorf("second work = %+v", p.works[1])
 	}
 }
 
@@ -395,7 +433,7 @@ func TestNewImporterChecks(t *testing.T) {
 }
 
 // scrape returns the value of a metric series from the metrics handler.
-func scrape(t *testing.T, m *metrics.Metrics, series string) string {
+func scrape(t testing.TB, m *metrics.Metrics, series string) string {
 	t.Helper()
 	rec := httptest.NewRecorder()
 	m.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))

@@ -75,6 +75,7 @@ var Variables = []Variable{
 	{Env: "CONNECTOR_METRICS_PORT", Key: "connector.metrics_port", Default: "9095"},
 	{Env: "CONNECTOR_RUN_AND_TERMINATE", Key: "connector.run_and_terminate", Default: "false"},
 	{Env: "CONNECTOR_DURATION_PERIOD", Key: "connector.duration_period"},
+	{Env: "CONNECTOR_CONCURRENCY", Key: "connector.concurrency", Default: "8"},
 	{Env: "RISKIQ_BASE_URL", Key: "riskiq.base_url", Default: DefaultBaseURL},
 	{Env: "RISKIQ_USER", Key: "riskiq.user", Mandatory: true},
 	{Env: "RISKIQ_PASSWORD", Key: "riskiq.password", Mandatory: true},

@@ -1,0 +1,178 @@
+package articles_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/riskiq-opencti/connectors/internal/articles"
+	"github.com/riskiq-opencti/connectors/internal/passivetotal/passivetotaltest"
+)
+
+// benchArticle returns the PassiveTotal JSON of article i with n indicator
+// values of every mapped kind, half of the groups public.
+func benchArticle(i, n int, tags []string) map[string]any {
+	kinds := []struct {
+		typ string
+		gen func(i, j int) string
+	}{
+		{"domain", func(i, j int) string { return fmt.Sprintf("host-%d-%d.example.com", i, j) }},
+		{"ip", func(i, j int) string { return fmt.Sprintf("10.%d.%d.%d", i/250, i%250, j) }},
+		{"ip", func(i, j int) string { return fmt.Sprintf("2001:db8:%x::%x", i, j) }},
+		{"hash_md5", func(i, j int) string { return fmt.Sprintf("%032x", i*1000+j) }},
+		{"hash_sha256", func(i, j int) string { return fmt.Sprintf("%064x", i*1000+j) }},
+		{"url", func(i, j int) string { return fmt.Sprintf("https://host-%d.example.com/p/%d", i, j) }},
+		{"email", func(i, j int) string { return fmt.Sprintf("user%d@host-%d.example.com", j, i) }},
+	}
+	groups := make([]map[string]any, len(kinds))
+	for k, kind := range kinds {
+		source := "public"
+		if k%2 == 1 {
+			source = "riskiq"
+		}
+		groups[k] = map[string]any{"type": kind.typ, "values": []string{}, "source": source}
+	}
+	for j := range n {
+		g := groups[j%len(kinds)]
+		g["values"] = append(g["values"].([]string), kinds[j%len(kinds)].gen(i, j))
+	}
+	created := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(i) * time.Hour)
+	guid := fmt.Sprintf("%08x", 0xbe000000+i)
+	return map[string]any{
+		"guid": guid, "title": "Benchmark article " + strconv.Itoa(i), "summary": "Generated for the benchmark.",
+		"type": "public", "publishedDate": created.Format("2006-01-02T15:04:05.000-0700"),
+		"createdDate": created.Format("2006-01-02T15:04:05.000-0700"),
+		"link":        "https://community.riskiq.com/article/" + guid, "categories": []string{},
+		"tags": tags, "indicators": groups,
+	}
+}
+
+// benchData is a data set of the fake PassiveTotal with count articles of n
+// indicator values each.
+func benchData(tb testing.TB, count, n int, tags []string) *passivetotaltest.Data {
+	tb.Helper()
+	quota, err := fs.ReadFile(passivetotaltest.DataFS(), "quota.json")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	m := fstest.MapFS{"quota.json": {Data: quota}}
+	for i := range count {
+		a := benchArticle(i, n, tags)
+		b, err := json.Marshal(a)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		m["articles/"+a["guid"].(string)+".json"] = &fstest.MapFile{Data: b}
+	}
+	d, err := passivetotaltest.LoadData(m)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return d
+}
+
+var benchTags = []string{"Emotet", "T1566.001 - Spearphishing Attachment", "Finance", "unknown tag"}
+
+var benchObjects = []domainObject{
+	{EntityType: "Malware", Name: "Emotet"},
+	{EntityType: "Attack-Pattern", Name: "Spearphishing Attachment", XMitreID: "T1566.001"},
+	{EntityType: "Sector", Name: "Finance"},
+}
+
+// BenchmarkConvert maps one article of 50 indicator values and three tags.
+func BenchmarkConvert(b *testing.B) {
+	srv := passivetotaltest.NewServer(b, passivetotaltest.WithData(benchData(b, 1, 50, benchTags)))
+	src := articles.PassiveTotal{Client: newClient(b, srv.BaseURL())}
+	a, err := src.Article(b.Context(), "be000000")
+	if err != nil {
+		b.Fatal(err)
+	}
+	entities := resolveTags(a.Tags, benchObjects)
+	conv := articles.NewConverter(articles.Options{CreateObservables: true}, clockAt(fixedNow))
+	b.ReportAllocs()
+	for b.Loop() {
+		res, err := conv.Convert(&a, entities)
+		if err != nil || len(res.Objects) == 0 {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkIntegrationImport imports 200 articles of 50 indicator values
+// (with observables and three tags each) in one run, end to end: the fake
+// PassiveTotal over HTTP, the connector runtime publishing with confirms to
+// the real RabbitMQ, the fake platform's worker consuming. One op is one run
+// until its work is closed; the worker's completion is awaited outside the
+// timer. Tags are resolved by the local fake (see tagLookups). peak-RSS-MB
+// is the whole test process, fakes included.
+func BenchmarkIntegrationImport(b *testing.B) {
+	const articlesPerRun, valuesPerArticle = 200, 50
+	c := &testCase{Now: fixedNow, CreateObservables: true, IntervalSec: 86400, DomainObjects: benchObjects}
+	ctx, cancel := context.WithTimeout(b.Context(), 10*time.Minute)
+	defer cancel()
+	p := newPlatform(b, nil)
+	p.objects = benchObjects
+	h := p.start(b, ctx)
+	srv := passivetotaltest.NewServer(b, passivetotaltest.WithData(benchData(b, articlesPerRun, valuesPerArticle, benchTags)))
+	src := articles.PassiveTotal{Client: newClient(b, srv.BaseURL())}
+	im, err := articles.NewImporter(articles.Config{
+		Source: src, Platform: h, Lister: p.lister(b, h), Options: articles.Options{CreateObservables: true},
+		Interval: 24 * time.Hour, Now: c.clock(), InFlight: benchInFlight(),
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if err := h.SetState(nil); err != nil {
+			b.Fatal(err)
+		}
+		if err := im.Run(ctx); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		works := p.waitWorks(b, ctx, h)
+		last := works[len(works)-1]
+		if len(last.Errors) != 0 || !strings.HasPrefix(strings.Join(last.Messages, ""), "200 articles read, 200 reports sent") {
+			b.Fatalf("work = %+v", last)
+		}
+		b.ReportMetric(float64(last.Expected), "msgs/op")
+		b.StartTimer()
+	}
+	b.StopTimer()
+	if hwm := vmHWM(); hwm > 0 {
+		b.ReportMetric(hwm, "peak-RSS-MB")
+	}
+}
+
+// vmHWM returns the peak resident set size of this process in MB (Linux).
+func vmHWM() float64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
+			if err == nil {
+				return float64(kb) / 1024
+			}
+		}
+	}
+	return 0
+}
+
+// benchInFlight reads BENCH_CONCURRENCY (default: the importer's default), to
+// explore the publication window.
+func benchInFlight() int {
+	n, _ := strconv.Atoi(os.Getenv("BENCH_CONCURRENCY"))
+	return n
+}

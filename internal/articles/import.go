@@ -16,6 +16,7 @@ import (
 
 	"github.com/riskiq-opencti/connectors/opencti"
 	"github.com/riskiq-opencti/connectors/opencti/metrics"
+	"github.com/riskiq-opencti/connectors/opencti/stix"
 )
 
 // State keys, those of the Python connector: Unix seconds.
@@ -345,8 +346,9 @@ func (r *run) prepare(ctx context.Context, a *Article) (*job, error) {
 	for i, o := range res.Objects {
 		objects[i] = o
 	}
-	if j.bundle, err = opencti.MarshalBundle(objects); err != nil {
-		return nil, fmt.Errorf("article %s: %w", a.GUID, err)
+	// Bundle.MarshalJSON directly: json.Marshal would scan its output again.
+	if j.bundle, err = stix.NewBundle(objects...).MarshalJSON(); err != nil {
+		return nil, fmt.Errorf("encode the bundle of article %s: %w", a.GUID, err)
 	}
 	j.report, j.reportID, j.objects, j.indicators, j.observables = true, res.Report.ID(), len(res.Objects), res.Indicators, res.Observables
 	return j, nil

@@ -122,6 +122,9 @@ func (c *Converter) Convert(a *Article, entities []Entity) (*Result, error) {
 		return cm
 	}
 	for _, e := range entities {
+		if strings.TrimSpace(e.Name) == "" {
+			continue // no name, no id
+		}
 		var o stix.Object
 		switch e.Type {
 		case EntitySector:

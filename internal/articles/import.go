@@ -260,7 +260,9 @@ func (r *run) importArticles(ctx context.Context) error {
 	var readErr error
 	for a, err := range r.src.Articles(sendCtx, since) {
 		if err != nil {
-			r.metrics.ClientError()
+			if sendCtx.Err() == nil {
+				r.metrics.ClientError()
+			}
 			readErr = fmt.Errorf("fetch articles: %w", err)
 			break
 		}
@@ -317,7 +319,9 @@ func (r *run) prepare(ctx context.Context, a *Article) (*job, error) {
 		case errors.Is(err, ErrNotFound):
 			log.Debug("Article details not found, importing without content")
 		default:
-			r.metrics.ClientError()
+			if ctx.Err() == nil {
+				r.metrics.ClientError()
+			}
 			return nil, fmt.Errorf("fetch article %s: %w", a.GUID, err)
 		}
 	}
@@ -484,11 +488,19 @@ func (r *run) finish(ctx context.Context, runErr error) error {
 		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), closeTimeout)
 		defer cancel()
 	}
-	if errors.Is(runErr, errStateReset) {
+	if errors.Is(runErr, errStateReset) || r.isReset() {
+		// The state stays as the reset left it: empty.
 		r.log.Info("Connector state has been remotely reset, run stopped")
 		msg := r.summary() + "; the connector state was reset remotely: the next run starts from scratch"
-		if err := r.platform.WorkToProcessed(ctx, r.workID, msg, false); err != nil {
-			return fmt.Errorf("close work: %w", err)
+		inError := runErr != nil && !errors.Is(runErr, errStateReset)
+		if inError {
+			msg = "RiskIQ run failed: " + runErr.Error() + "; " + msg
+		}
+		if err := r.platform.WorkToProcessed(ctx, r.workID, msg, inError); err != nil {
+			return errors.Join(runErr, fmt.Errorf("close work: %w", err))
+		}
+		if inError {
+			return fmt.Errorf("riskiq run: %w", runErr)
 		}
 		return nil
 	}

@@ -30,7 +30,7 @@ func (p PassiveTotal) Articles(ctx context.Context, since *time.Time) iter.Seq2[
 	return func(yield func(Article, error) bool) {
 		for a, err := range p.Client.AllArticles(ctx, passivetotal.ArticlesQuery{CreatedAfter: since}) {
 			if err != nil {
-				yield(Article{}, sourceError(err))
+				yield(Article{}, listError(err))
 				return
 			}
 			if !yield(fromPassiveTotal(&a), nil) {
@@ -74,6 +74,15 @@ func (e *authError) Error() string {
 }
 
 func (e *authError) Unwrap() []error { return []error{ErrAuth, e.err} }
+
+// listError classifies an error of the article list. A 404 there is not a
+// missing article but a wrong endpoint: say which setting to check.
+func listError(err error) error {
+	if errors.Is(err, passivetotal.ErrNotFound) {
+		return fmt.Errorf("the article list answered 404: check RISKIQ_BASE_URL, which must end with /v2 (e.g. https://api.riskiq.net/pt/v2): %w", err)
+	}
+	return sourceError(err)
+}
 
 // sourceError classifies a client error for the importer.
 func sourceError(err error) error {

@@ -189,3 +189,21 @@ func TestEnrichFailures(t *testing.T) {
 		})
 	}
 }
+
+// TestEnrichTLPIsPerEntity checks a refused entity's TLP does not carry over
+// to the next request (the Python connector kept it when the next entity had none).
+func TestEnrichTLPIsPerEntity(t *testing.T) {
+	t.Parallel()
+	src, srv := newSource(t)
+	h := newHandler(src, "TLP:GREEN")
+	if _, err := h.Enrich(t.Context(), request(t, "domain-name", "passivetotal.org", "TLP:RED")); !errors.Is(err, ErrTLPTooHigh) {
+		t.Fatalf("first Enrich() error = %v, want ErrTLPTooHigh", err)
+	}
+	res, err := h.Enrich(t.Context(), request(t, "domain-name", "passivetotal.org", ""))
+	if err != nil {
+		t.Fatalf("second Enrich() of an unmarked entity = %v", err)
+	}
+	if len(res.Objects) == 0 || srv.Calls(passivetotaltest.EndpointPassiveDNS) != 1 {
+		t.Errorf("unmarked entity not looked up: %d objects, %d calls", len(res.Objects), srv.Calls(passivetotaltest.EndpointPassiveDNS))
+	}
+}

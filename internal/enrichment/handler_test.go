@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -36,6 +37,19 @@ func newSource(t *testing.T, opts ...passivetotaltest.Option) (PassiveTotal, *pa
 		t.Fatal(err)
 	}
 	return PassiveTotal{Client: c}, srv
+}
+
+// newClientLogging returns a PassiveTotal client for srv that logs at debug level into w.
+func newClientLogging(t *testing.T, srv *passivetotaltest.Server, w *bytes.Buffer) *passivetotal.Client {
+	t.Helper()
+	c, err := passivetotal.New(passivetotal.JoinVersion(srv.RootURL()), "analyst@example.com", testKey,
+		passivetotal.WithHTTPClient(srv.Client()), passivetotal.WithRetry(3, 5*time.Second),
+		passivetotal.WithBackoff(time.Millisecond, 5*time.Millisecond), passivetotal.WithClock(func() time.Time { return fixedNow }),
+		passivetotal.WithLogger(slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 // request builds the enrichment request the SDK hands the handler for an
@@ -160,7 +174,10 @@ func TestEnrichFailures(t *testing.T) {
 				tt.fault(srv)
 			}
 			var logs bytes.Buffer
-			h := newHandler(src, tt.maxTLP)
+			h := NewHandler(src, Config{MaxTLP: tt.maxTLP, Window: 3650 * 24 * time.Hour, Now: func() time.Time { return fixedNow },
+				InScope: func(t string) bool { return t == "IPv4-Addr" || t == "Domain-Name" },
+				Logger:  slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+			src.Client = newClientLogging(t, srv, &logs)
 			res, err := h.Enrich(context.Background(), request(t, tt.stixType, tt.value, tt.tlp))
 			if tt.wantErr != "" || tt.wantIs != nil {
 				if err == nil {

@@ -21,7 +21,8 @@ type Result struct {
 	// means nothing was found: nothing is sent and, in a playbook, the
 	// incoming bundle goes on unchanged.
 	Objects []any
-	// Message is the summary written to the work ("Sent 12 objects").
+	// Message is the summary written to the work; when objects are sent, the
+	// runtime appends how many: "<Message> (12 objects sent)".
 	Message string
 }
 
@@ -162,9 +163,9 @@ func (h *Helper) process(ctx context.Context, req *Request, fn EnrichmentFunc, s
 	}
 	log.Debug("Bundle published", "parts", n)
 	if res.Message == "" {
-		res.Message = fmt.Sprintf("Sent %d objects", n)
+		return fmt.Sprintf("Sent %d objects", n), nil
 	}
-	return res.Message, nil
+	return fmt.Sprintf("%s (%d objects sent)", res.Message, n), nil
 }
 
 // finishPlaybook sends the result through playbookStepExecution, or the

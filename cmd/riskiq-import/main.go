@@ -6,19 +6,16 @@ package main
 import (
 	"context"
 	_ "embed"
-	"errors"
-	"flag"
-	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"syscall"
 
 	"github.com/riskiq-opencti/connectors/internal/articles"
+	"github.com/riskiq-opencti/connectors/internal/launch"
 	"github.com/riskiq-opencti/connectors/internal/passivetotal"
 	"github.com/riskiq-opencti/connectors/opencti"
 	"github.com/riskiq-opencti/connectors/opencti/config"
-	"github.com/riskiq-opencti/connectors/opencti/logging"
 	"github.com/riskiq-opencti/connectors/opencti/metrics"
 )
 
@@ -41,58 +38,19 @@ func run(args []string, env config.LookupEnv, stdout, stderr io.Writer) int {
 
 // runContext is run with the stop signal as a context.
 func runContext(ctx context.Context, args []string, env config.LookupEnv, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("riskiq-import", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	configPath := fs.String("config", "", "path of config.yml (default: ./config.yml, then config.yml beside the binary, if present)")
-	check := fs.Bool("check", false, "load and validate the configuration, print every problem, and exit")
-	printSample := fs.Bool("sample-config", false, "print the sample config.yml and exit")
-	showVersion := fs.Bool("version", false, "print the version and exit")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	var settings articles.Settings
+	prepared, code, done := launch.Command{
+		Name: "riskiq-import", Version: version, Sample: sampleConfig,
+		Load: func(src *config.Source) config.Config {
+			cfg, s := articles.Load(src)
+			settings = s
+			return cfg
+		},
+	}.Prepare(args, env, stdout, stderr)
+	if done {
+		return code
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintln(stderr, "unexpected arguments:", fs.Args())
-		return 2
-	}
-	switch {
-	case *showVersion:
-		fmt.Fprintln(stdout, "riskiq-import", version)
-		return 0
-	case *printSample:
-		fmt.Fprint(stdout, sampleConfig)
-		return 0
-	}
-	src, err := config.ReadSource(env, *configPath)
-	if err != nil {
-		fmt.Fprintln(stderr, "configuration:", err)
-		return 1
-	}
-	cfg, settings := articles.Load(src)
-	if err := src.Validate(); err != nil {
-		fmt.Fprintln(stderr, "configuration is invalid:")
-		for _, p := range src.Problems() {
-			fmt.Fprintln(stderr, "  -", p.Error())
-		}
-		return 1
-	}
-	if *check {
-		for _, w := range src.Warnings() {
-			fmt.Fprintln(stderr, "warning:", w)
-		}
-		fmt.Fprintln(stdout, "configuration is valid")
-		return 0
-	}
-	log, err := logging.New(stderr, logging.Options{Name: cfg.Connector.Name, Level: cfg.Connector.LogLevel, JSON: cfg.OpenCTI.JSONLogging})
-	if err != nil {
-		fmt.Fprintln(stderr, "logging:", err)
-		return 1
-	}
-	for _, w := range src.Warnings() {
-		log.Warn("Configuration warning", "warning", w)
-	}
+	cfg, log := prepared.Config, prepared.Log
 	pt, err := passivetotal.New(settings.BaseURL, settings.User, settings.Password.Reveal(),
 		passivetotal.WithLogger(log), passivetotal.WithUserAgent("opencti-riskiq-import/"+version))
 	if err != nil {

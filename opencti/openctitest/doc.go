@@ -10,8 +10,15 @@
 // RabbitMQ under a per-server queue prefix; the work API follows the
 // platform's completion rules; a worker consumes the push queues like
 // opencti-worker; Enrich publishes enrichment requests in the platform's
-// exact shape. Snapshots (Connector, Work, Objects, Envelopes…) and fault
-// injection (SetDown, FailNext) support assertions.
+// exact shape. AddEntity and AddDomainObject store observables and domain
+// objects (see EntityTypes: threat actors, intrusion sets, campaigns,
+// incidents, malware, tools, attack patterns, sectors, countries,
+// vulnerabilities, organizations…) that stixCoreObject, stixDomainObject and
+// stixDomainObjects return with the platform's entity_type, parent_types,
+// standard_id and GraphQL type, so fragments on the ThreatActor, Identity and
+// Location interfaces apply as on the platform. Snapshots (Connector, Work,
+// Objects, Envelopes…) and fault injection (SetDown, FailNext) support
+// assertions.
 //
 // Choices where the platform could not be reproduced exactly are documented
 // on the functions concerned: the splitter used for multi-object bundles is

@@ -2,6 +2,7 @@ package openctitest
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -45,7 +46,9 @@ type Entity struct {
 	Aliases     []string
 	// XMitreID is the ATT&CK id of an Attack-Pattern.
 	XMitreID string
-	// IdentityClass overrides the identity class of Organization/Individual.
+	// IdentityClass overrides the identity class of an identity
+	// (Organization: "organization", Individual: "individual", Sector:
+	// "class", as the platform sets them).
 	IdentityClass string
 	// Pattern and PatternType describe an Indicator.
 	Pattern     string
@@ -55,7 +58,8 @@ type Entity struct {
 	Confidence *int
 	Revoked    bool
 	// Created and Modified are the STIX dates; CreatedAt and UpdatedAt the
-	// platform's. Zero values default to the server clock.
+	// platform's. Zero values default to the server clock. Created
+	// contributes to the standard id of an Incident.
 	Created, Modified    time.Time
 	CreatedAt, UpdatedAt time.Time
 	// StixIDs are other STIX ids the entity answers to (x_opencti_stix_ids).
@@ -133,13 +137,27 @@ type kind struct {
 	parents  []string
 }
 
-// EntityTypes lists the entity types the fake can store.
+// EntityTypes lists the entity types the fake can store. They are concrete
+// types, as on the platform: Threat-Actor, Identity and Location are
+// abstract (parent types and GraphQL interfaces), so a threat actor is a
+// Threat-Actor-Group or a Threat-Actor-Individual, a sector an Identity of
+// class "class" and a country a Location whose x_opencti_location_type is
+// Country.
 func EntityTypes() []string {
 	return []string{
 		"Autonomous-System", "Domain-Name", "Email-Addr", "Hostname", "IPv4-Addr", "IPv6-Addr", "Url",
-		"Attack-Pattern", "Campaign", "Indicator", "Individual", "Intrusion-Set", "Malware",
-		"Organization", "Threat-Actor-Group", "Tool", "Vulnerability",
+		"Attack-Pattern", "Campaign", "Country", "Incident", "Indicator", "Individual", "Intrusion-Set",
+		"Malware", "Organization", "Sector", "Threat-Actor-Group", "Threat-Actor-Individual", "Tool",
+		"Vulnerability",
 	}
+}
+
+// abstractTypes maps the platform's abstract domain types to the concrete
+// types of EntityTypes that implement them.
+var abstractTypes = map[string][]string{
+	"Threat-Actor": {"Threat-Actor-Group", "Threat-Actor-Individual"},
+	"Identity":     {"Individual", "Organization", "Sector"},
+	"Location":     {"Country"},
 }
 
 // kindOf returns the model of an entity type.
@@ -166,6 +184,10 @@ func kindOf(entityType string) (kind, bool) {
 		return kind{"AttackPattern", "attack-pattern", false, sdo}, true
 	case "Campaign":
 		return kind{"Campaign", "campaign", false, sdo}, true
+	case "Country":
+		return kind{"Country", "location", false, with("Location")}, true
+	case "Incident":
+		return kind{"Incident", "incident", false, sdo}, true
 	case "Indicator":
 		return kind{"Indicator", "indicator", false, sdo}, true
 	case "Individual":
@@ -176,8 +198,12 @@ func kindOf(entityType string) (kind, bool) {
 		return kind{"Malware", "malware", false, sdo}, true
 	case "Organization":
 		return kind{"Organization", "identity", false, with("Identity")}, true
+	case "Sector":
+		return kind{"Sector", "identity", false, with("Identity")}, true
 	case "Threat-Actor-Group":
 		return kind{"ThreatActorGroup", "threat-actor", false, with("Threat-Actor")}, true
+	case "Threat-Actor-Individual":
+		return kind{"ThreatActorIndividual", "threat-actor", false, with("Threat-Actor")}, true
 	case "Tool":
 		return kind{"Tool", "tool", false, sdo}, true
 	case "Vulnerability":
@@ -199,15 +225,42 @@ func (e *Entity) identityClass() string {
 	if e.IdentityClass != "" {
 		return e.IdentityClass
 	}
-	if e.EntityType == "Individual" {
+	switch e.EntityType {
+	case "Individual":
 		return "individual"
+	case "Sector":
+		return "class"
 	}
 	return "organization"
+}
+
+// isIdentity reports whether the entity is an Identity.
+func (e *Entity) isIdentity() bool {
+	k, _ := kindOf(e.EntityType)
+	return slices.Contains(k.parents, "Identity")
+}
+
+// locationType is x_opencti_location_type of a location, its entity type.
+func (e *Entity) locationType() string {
+	if k, _ := kindOf(e.EntityType); slices.Contains(k.parents, "Location") {
+		return e.EntityType
+	}
+	return ""
+}
+
+// hasOpenCTIAliases reports whether the type keeps its aliases in
+// x_opencti_aliases (identities, locations, vulnerabilities) rather than in
+// the STIX aliases property.
+func (e *Entity) hasOpenCTIAliases() bool {
+	return e.isIdentity() || e.locationType() != "" || e.EntityType == "Vulnerability"
 }
 
 // normalize fills defaults and validates the entity.
 func (e *Entity) normalize(now time.Time) error {
 	k, ok := kindOf(e.EntityType)
+	if concrete, abstract := abstractTypes[e.EntityType]; abstract {
+		return fmt.Errorf("entity type %q is abstract on the platform (use one of %v)", e.EntityType, concrete)
+	}
 	if !ok {
 		return fmt.Errorf("entity type %q is not supported (want one of %v)", e.EntityType, EntityTypes())
 	}
@@ -216,6 +269,11 @@ func (e *Entity) normalize(now time.Time) error {
 	}
 	if !k.sco && e.Name == "" {
 		return fmt.Errorf("%s needs a Name", e.EntityType)
+	}
+	for _, t := range []*time.Time{&e.Created, &e.Modified, &e.CreatedAt, &e.UpdatedAt} {
+		if t.IsZero() {
+			*t = now
+		}
 	}
 	if e.StandardID == "" {
 		id, err := standardID(k.stixType, e.contributing())
@@ -226,11 +284,6 @@ func (e *Entity) normalize(now time.Time) error {
 	}
 	if e.ID == "" {
 		e.ID = internalID(e.StandardID)
-	}
-	for _, t := range []*time.Time{&e.Created, &e.Modified, &e.CreatedAt, &e.UpdatedAt} {
-		if t.IsZero() {
-			*t = now
-		}
 	}
 	for i := range e.Markings {
 		m := &e.Markings[i]
@@ -266,9 +319,13 @@ func (e *Entity) normalize(now time.Time) error {
 	return nil
 }
 
-// contributing returns the properties the standard id is computed from
-// (STIX 2.1 for observables, pycti generate_id for domain objects), or nil
-// for a random id.
+// contributing returns the properties the standard id is computed from, or
+// nil for a random id: STIX 2.1 for observables; for domain objects the
+// platform's rules (schema/identifier.js, the same as pycti's generate_id
+// where spec §10.2 lists them): names lower-cased and trimmed, identities
+// add their class, locations their x_opencti_location_type, threat actors
+// their concrete type (opencti_type) and incidents their created date as
+// JavaScript's toISOString renders it.
 func (e *Entity) contributing() map[string]any {
 	norm := func(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
 	switch e.EntityType {
@@ -276,8 +333,14 @@ func (e *Entity) contributing() map[string]any {
 		return map[string]any{"number": e.Number}
 	case "Domain-Name", "Email-Addr", "Hostname", "IPv4-Addr", "IPv6-Addr", "Url":
 		return map[string]any{"value": e.Value}
-	case "Organization", "Individual":
-		return map[string]any{"name": norm(e.Name), "identity_class": strings.ToLower(e.identityClass())}
+	case "Organization", "Individual", "Sector":
+		return map[string]any{"name": norm(e.Name), "identity_class": norm(e.identityClass())}
+	case "Country":
+		return map[string]any{"name": norm(e.Name), "x_opencti_location_type": e.locationType()}
+	case "Threat-Actor-Group", "Threat-Actor-Individual":
+		return map[string]any{"name": norm(e.Name), "opencti_type": e.EntityType}
+	case "Incident":
+		return map[string]any{"name": norm(e.Name), "created": isoTime(e.Created)}
 	case "Attack-Pattern":
 		if e.XMitreID != "" {
 			return map[string]any{"x_mitre_id": strings.TrimSpace(e.XMitreID)}

@@ -317,8 +317,14 @@ func (s *Server) AddEntity(e Entity) (Entity, error) {
 	return e, nil
 }
 
-// AddDomainObject stores a domain object of entityType named name; fields
-// holds other GraphQL fields (for example "x_mitre_id", "aliases").
+// AddDomainObject stores a domain object of entityType (one of
+// EntityTypes, e.g. "Sector", "Country", "Threat-Actor-Group") named name;
+// fields holds other GraphQL fields (for example "x_mitre_id", "aliases").
+// The fields the fake models go to their Entity field: "x_mitre_id",
+// "description", "aliases" and "x_opencti_aliases" (both Aliases, a
+// []string or []any), "identity_class", and "created" and "modified" (a
+// time.Time or an RFC 3339 string; created contributes to an Incident's
+// standard id).
 func (s *Server) AddDomainObject(entityType, name string, fields map[string]any) (Entity, error) {
 	e := Entity{EntityType: entityType, Name: name, Fields: map[string]any{}}
 	if k, ok := kindOf(entityType); ok && k.sco {
@@ -330,7 +336,9 @@ func (s *Server) AddDomainObject(entityType, name string, fields map[string]any)
 			e.XMitreID, _ = v.(string)
 		case "description":
 			e.Description, _ = v.(string)
-		case "aliases":
+		case "identity_class":
+			e.IdentityClass, _ = v.(string)
+		case "aliases", "x_opencti_aliases":
 			switch a := v.(type) {
 			case []string:
 				e.Aliases = a
@@ -341,11 +349,32 @@ func (s *Server) AddDomainObject(entityType, name string, fields map[string]any)
 					}
 				}
 			}
+		case "created", "modified":
+			t, err := fieldTime(v)
+			if err != nil {
+				return Entity{}, fmt.Errorf("openctitest: add domain object: %s: %w", k, err)
+			}
+			if k == "created" {
+				e.Created = t
+			} else {
+				e.Modified = t
+			}
 		default:
 			e.Fields[k] = v
 		}
 	}
 	return s.AddEntity(e)
+}
+
+// fieldTime reads a date field given as a time.Time or an RFC 3339 string.
+func fieldTime(v any) (time.Time, error) {
+	switch t := v.(type) {
+	case time.Time:
+		return t, nil
+	case string:
+		return parseDateTime(t)
+	}
+	return time.Time{}, fmt.Errorf("want a time.Time or an RFC 3339 string, got %T", v)
 }
 
 // Entities returns the stored entities in insertion order.

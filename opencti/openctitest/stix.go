@@ -90,11 +90,14 @@ func entityObject(e *Entity, userID string) map[string]any {
 		o["description"] = nonEmpty(e.Description)
 		o["aliases"] = stringsOrEmpty(e.Aliases)
 		o["x_opencti_aliases"] = stringsOrEmpty(e.Aliases)
+		if e.isIdentity() {
+			o["identity_class"] = e.identityClass()
+		}
 		switch e.EntityType {
 		case "Attack-Pattern":
 			o["x_mitre_id"] = nonEmpty(e.XMitreID)
-		case "Organization", "Individual":
-			o["identity_class"] = e.identityClass()
+		case "Sector":
+			o["isSubSector"] = false
 		case "Indicator":
 			o["pattern"] = nonEmpty(e.Pattern)
 			o["pattern_type"] = nonEmpty(e.PatternType)
@@ -216,6 +219,9 @@ func stixExport(e *Entity, userID string) *object {
 		"created_at", e.CreatedAt,
 		"updated_at", e.UpdatedAt,
 	)
+	if e.hasOpenCTIAliases() && len(e.Aliases) > 0 {
+		octi.set("aliases", e.Aliases)
+	}
 	if len(e.StixIDs) > 0 {
 		octi.set("stix_ids", e.StixIDs)
 	}
@@ -299,16 +305,29 @@ func stixExport(e *Entity, userID string) *object {
 	}
 	o.set("name", e.Name)
 	setNonEmpty(o, "description", e.Description)
-	switch e.EntityType {
-	case "Organization", "Individual":
+	switch {
+	case e.isIdentity():
 		o.set("identity_class", e.identityClass())
-	case "Indicator":
+	case e.locationType() != "":
+		if e.EntityType == "Country" {
+			o.set("country", e.Name)
+		}
+		octi.set("location_type", e.locationType())
+	case e.EntityType == "Incident":
+		octi.set("extension_type", "new-sdo")
+		if len(e.Aliases) > 0 {
+			o.set("aliases", e.Aliases)
+		}
+	case e.EntityType == "Vulnerability":
+		// Its aliases are x_opencti_aliases, exported in the OpenCTI
+		// extension like those of identities and locations.
+	case e.EntityType == "Indicator":
 		setNonEmpty(o, "pattern", e.Pattern)
 		setNonEmpty(o, "pattern_type", e.PatternType)
 		if e.Score != nil {
 			octi.set("score", *e.Score)
 		}
-	case "Attack-Pattern":
+	case e.EntityType == "Attack-Pattern":
 		if len(e.Aliases) > 0 {
 			o.set("aliases", e.Aliases)
 		}

@@ -110,20 +110,20 @@ func BenchmarkConvert(b *testing.B) {
 // PassiveTotal over HTTP, the connector runtime publishing with confirms to
 // the real RabbitMQ, the fake platform's worker consuming. One op is one run
 // until its work is closed; the worker's completion is awaited outside the
-// timer. Tags are resolved by the local fake (see tagLookups). peak-RSS-MB
-// is the whole test process, fakes included.
+// timer. Tags are resolved through the fake platform's stixDomainObjects
+// (four lookups a run). peak-RSS-MB is the whole test process, fakes
+// included.
 func BenchmarkIntegrationImport(b *testing.B) {
 	const articlesPerRun, valuesPerArticle = 200, 50
 	c := &testCase{Now: fixedNow, CreateObservables: true, IntervalSec: 86400, DomainObjects: benchObjects}
 	ctx, cancel := context.WithTimeout(b.Context(), 10*time.Minute)
 	defer cancel()
-	p := newPlatform(b, nil)
-	p.objects = benchObjects
+	p := newPlatform(b, c)
 	h := p.start(b, ctx)
 	srv := passivetotaltest.NewServer(b, passivetotaltest.WithData(benchData(b, articlesPerRun, valuesPerArticle, benchTags)))
 	src := articles.PassiveTotal{Client: newClient(b, srv.BaseURL())}
 	im, err := articles.NewImporter(articles.Config{
-		Source: src, Platform: h, Lister: p.lister(b, h), Options: articles.Options{CreateObservables: true},
+		Source: src, Platform: h, Lister: p.lister(h), Options: articles.Options{CreateObservables: true},
 		Interval: 24 * time.Hour, Now: c.clock(), InFlight: benchInFlight(),
 	})
 	if err != nil {

@@ -3,12 +3,10 @@ package articles_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,85 +16,29 @@ import (
 	"github.com/riskiq-opencti/connectors/internal/articles"
 	"github.com/riskiq-opencti/connectors/internal/passivetotal/passivetotaltest"
 	"github.com/riskiq-opencti/connectors/opencti"
-	"github.com/riskiq-opencti/connectors/opencti/api"
 	"github.com/riskiq-opencti/connectors/opencti/config"
 	"github.com/riskiq-opencti/connectors/opencti/openctitest"
 )
 
 // platform is a fake OpenCTI with the real RabbitMQ and a connector config
-// pointing at it.
+// pointing at it; the case's domain objects are stored on it, so tags are
+// resolved through its stixDomainObjects with the SDK's query document.
 type platform struct {
 	srv *openctitest.Server
 	cfg config.Config
-	// lookups tells whether tags are resolved through the platform's
-	// stixDomainObjects; otherwise a local fake answers (see tagLookups).
-	lookups bool
-	objects []domainObject
 }
 
-// lookupProbe records once whether the fake platform can store and return
-// every entity type tags resolve to, with the SDK's query document.
-var lookupProbe struct {
-	once sync.Once
-	ok   bool
-	why  string
+// lister returns what resolves tags in a run: the platform's GraphQL API.
+func (p *platform) lister(h *opencti.Helper) articles.DomainObjectLister {
+	return h.API()
 }
 
-// tagLookups reports whether openctitest answers the tag lookups of the
-// connector: it must store Sector, Country and Incident entities and
-// accept the query document (which names Incident and Location). Until it
-// does, the end-to-end tests resolve tags with a local fake and say so.
-func tagLookups(t testing.TB) (bool, string) {
-	t.Helper()
-	lookupProbe.once.Do(func() {
-		srv := openctitest.NewServer(t)
-		for _, typ := range articles.TagEntityTypes {
-			if typ == articles.EntityThreatActor {
-				typ = "Threat-Actor-Group" // Threat-Actor is abstract in OpenCTI 6
-			}
-			if _, err := srv.AddDomainObject(typ, "probe "+typ, nil); err != nil {
-				lookupProbe.why = err.Error()
-				return
-			}
-		}
-		var cfg config.Config
-		cfg.OpenCTI.URL, cfg.OpenCTI.Token = srv.URL, config.Secret(srv.Token())
-		cfg.Connector.ID, cfg.Connector.Type, cfg.Connector.Name = uuid.NewString(), config.TypeExternalImport, "probe"
-		h, err := opencti.New(cfg)
-		if err != nil {
-			lookupProbe.why = err.Error()
-			return
-		}
-		objs, err := h.API().StixDomainObjects(t.Context(), api.DomainObjectQuery{
-			Types: articles.TagEntityTypes, Keys: []string{"name", "x_mitre_id"}, Values: []string{"probe Sector"}})
-		switch {
-		case err != nil:
-			lookupProbe.why = err.Error()
-		case len(objs) != 1 || objs[0].EntityType != "Sector":
-			lookupProbe.why = fmt.Sprintf("stixDomainObjects answered %+v for a sector", objs)
-		default:
-			lookupProbe.ok = true
-		}
-	})
-	return lookupProbe.ok, lookupProbe.why
-}
-
-// lister returns what resolves tags in a run: the platform's GraphQL API
-// when the fake supports it, else a local fake over the same objects.
-func (p *platform) lister(t testing.TB, h *opencti.Helper) articles.DomainObjectLister {
-	t.Helper()
-	if p.lookups {
-		return h.API()
-	}
-	return &fakeLister{objects: p.objects}
-}
-
+// newPlatform starts a strict fake platform holding the case's domain
+// objects (none for a nil case). The entity types are OpenCTI's concrete
+// types (Threat-Actor-Group, Sector, Country…), as domain_objects.json
+// names them.
 func newPlatform(t testing.TB, c *testCase) *platform {
 	t.Helper()
-	ok, why := tagLookups(t)
-	if !ok {
-		t.Logf("openctitest cannot answer the tag lookups yet (%s): tags are resolved by a local fake", why)
-	}
 	srv := openctitest.NewServer(t, openctitest.WithStrict())
 	var cfg config.Config
 	cfg.OpenCTI.URL = srv.URL
@@ -110,7 +52,7 @@ func newPlatform(t testing.TB, c *testCase) *platform {
 	cfg.Connector.QueueThreshold = 500
 	cfg.Connector.Concurrency = 1
 	cfg.Connector.ShutdownTimeout = 5 * time.Second
-	if c != nil && ok {
+	if c != nil {
 		for _, o := range c.DomainObjects {
 			var fields map[string]any
 			if o.XMitreID != "" {
@@ -121,11 +63,7 @@ func newPlatform(t testing.TB, c *testCase) *platform {
 			}
 		}
 	}
-	p := &platform{srv: srv, cfg: cfg, lookups: ok}
-	if c != nil {
-		p.objects = c.DomainObjects
-	}
-	return p
+	return &platform{srv: srv, cfg: cfg}
 }
 
 // start registers a connector runtime; its ping loop stops with ctx.
@@ -233,7 +171,7 @@ func TestIntegrationImportGolden(t *testing.T) {
 				}
 			}
 			_, src := c.source(t)
-			if err := c.importer(t, src, h, p.lister(t, h)).Run(ctx); err != nil {
+			if err := c.importer(t, src, h, p.lister(h)).Run(ctx); err != nil {
 				t.Fatalf("Run() = %v", err)
 			}
 			if err := h.PushState(ctx); err != nil {
@@ -258,6 +196,9 @@ func TestIntegrationImportGolden(t *testing.T) {
 			}
 			if d := cmp.Diff(want.State, p.platformState(t)); d != "" {
 				t.Errorf("platform state (-want +got):\n%s", d)
+			}
+			if n := p.srv.Calls("stixDomainObjects"); n != want.TagLookups {
+				t.Errorf("the platform answered %d tag lookups, want %d", n, want.TagLookups)
 			}
 
 			var bundles []goldenBundle
@@ -299,7 +240,7 @@ func TestIntegrationTwoRuns(t *testing.T) {
 
 	ctx1, stop1 := context.WithCancel(ctx)
 	h1 := p.start(t, ctx1)
-	if err := c.importer(t, src, h1, p.lister(t, h1)).Run(ctx); err != nil {
+	if err := c.importer(t, src, h1, p.lister(h1)).Run(ctx); err != nil {
 		t.Fatal(err)
 	}
 	p.waitWorks(t, ctx, h1)
@@ -309,7 +250,7 @@ func TestIntegrationTwoRuns(t *testing.T) {
 	next := *c
 	next.Now = c.Now.Add(24 * time.Hour)
 	h2 := p.start(t, ctx)
-	if err := next.importer(t, src, h2, p.lister(t, h2)).Run(ctx); err != nil {
+	if err := next.importer(t, src, h2, p.lister(h2)).Run(ctx); err != nil {
 		t.Fatal(err)
 	}
 	works := p.waitWorks(t, ctx, h1, h2)
@@ -340,7 +281,7 @@ func TestIntegrationFailingRun(t *testing.T) {
 	srv, src := c.source(t)
 	srv.Fail(passivetotaltest.EndpointArticles, http.StatusUnauthorized, 0, "")
 	h := p.start(t, ctx)
-	if err := c.importer(t, src, h, p.lister(t, h)).Run(ctx); err == nil {
+	if err := c.importer(t, src, h, p.lister(h)).Run(ctx); err == nil {
 		t.Fatal("Run() = nil, want the authentication failure")
 	}
 	works := p.waitWorks(t, ctx, h)
@@ -358,7 +299,7 @@ func TestIntegrationFailingRun(t *testing.T) {
 	srv.ClearFaults()
 	next := *c
 	next.Now = c.Now.Add(24 * time.Hour)
-	if err := next.importer(t, src, h, p.lister(t, h)).Run(ctx); err != nil {
+	if err := next.importer(t, src, h, p.lister(h)).Run(ctx); err != nil {
 		t.Fatal(err)
 	}
 	works = p.waitWorks(t, ctx, h)

@@ -66,9 +66,16 @@ func newPlatform(t testing.TB, c *testCase) *platform {
 	return &platform{srv: srv, cfg: cfg}
 }
 
-// start registers a connector runtime; its ping loop stops with ctx.
+// start registers a connector runtime and waits until the platform has
+// handled its first ping; its ping loop stops with ctx. That ping carries
+// the state the registration returned: still in flight, it could reach the
+// platform after a state the run pushes and overwrite it with the older one.
 func (p *platform) start(t testing.TB, ctx context.Context) *opencti.Helper {
 	t.Helper()
+	pings := 0
+	if c, ok := p.srv.Connector(p.cfg.Connector.ID); ok {
+		pings = c.Pings
+	}
 	h, err := opencti.New(p.cfg, opencti.WithLogger(testLogger(t)), opencti.WithStartBackoff(50*time.Millisecond, 200*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
@@ -76,7 +83,16 @@ func (p *platform) start(t testing.TB, ctx context.Context) *opencti.Helper {
 	if err := h.Start(ctx); err != nil {
 		t.Fatalf("Start() = %v", err)
 	}
-	return h
+	for {
+		if c, ok := p.srv.Connector(p.cfg.Connector.ID); ok && c.Pings > pings {
+			return h
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the platform never received the first ping: %v", ctx.Err())
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
 }
 
 // waitWorks waits until every work of the connector is closed and complete

@@ -76,7 +76,9 @@ type Helper struct {
 
 	mu    sync.Mutex
 	state json.RawMessage // a JSON object, or nil
-	info  api.ConnectorInfo
+	// pingMu serialises pings (see ping).
+	pingMu sync.Mutex
+	info   api.ConnectorInfo
 
 	pingDone chan struct{}
 }

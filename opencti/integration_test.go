@@ -547,3 +547,39 @@ func waitFor(t *testing.T, ctx context.Context, what string, cond func() bool) {
 		}
 	}
 }
+
+// TestIntegrationPushStateRightAfterStart pushes a state while the ping loop's
+// first ping (carrying the registration's state) may still be in flight: the
+// platform must end with the pushed state, never the older one.
+func TestIntegrationPushStateRightAfterStart(t *testing.T) {
+	t.Parallel()
+	srv := openctitest.NewServer(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	cfg := testConfig(srv, "EXTERNAL_IMPORT")
+	for i := range 20 {
+		hctx, stop := context.WithCancel(ctx)
+		h := startHelper(t, hctx, cfg, opencti.WithPingInterval(time.Hour))
+		if err := h.SetState(map[string]int{"n": i + 1}); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.PushState(hctx); err != nil {
+			t.Fatal(err)
+		}
+		// Wait until both pings of this instance (the loop's first one and
+		// PushState's) have landed, in whatever order they were sent.
+		waitFor(t, ctx, "both pings", func() bool {
+			c, _ := srv.Connector(cfg.Connector.ID)
+			return c.Pings >= 2*(i+1)
+		})
+		stop()
+		c, _ := srv.Connector(cfg.Connector.ID)
+		if want := fmt.Sprintf(`{"n":%d}`, i+1); c.State == nil || *c.State != want {
+			got := "<nil>"
+			if c.State != nil {
+				got = *c.State
+			}
+			t.Fatalf("iteration %d: platform state = %s, want %s", i, got, want)
+		}
+	}
+}

@@ -92,7 +92,13 @@ func sameState(a, b json.RawMessage) bool {
 
 // ping sends pingConnector with the state and connector_info, and clears the
 // local state when the platform answers with another one (remote reset, §6.2).
+//
+// Pings are serialised: the ping loop and PushState never have two requests in
+// flight, so a ping carrying an older state can never reach the platform
+// after one carrying a newer state.
 func (h *Helper) ping(ctx context.Context) error {
+	h.pingMu.Lock()
+	defer h.pingMu.Unlock()
 	h.mu.Lock()
 	sent := h.state
 	info := h.info

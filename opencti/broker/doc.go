@@ -15,6 +15,9 @@
 // from [Publisher.Publish] only once RabbitMQ has confirmed the message, republishing after
 // nacks, confirm timeouts and connection losses. Delivery is therefore at least once: a
 // message whose confirm was lost with its connection is published again.
+// [Publisher.PublishBatch] gives the same guarantees to many messages at once without a
+// round trip per message: it keeps a bounded window of them unconfirmed, and republishes
+// exactly those not confirmed when an attempt fails.
 //
 // [Envelope] is the JSON message the platform's workers expect on the push queue, encoded
 // byte for byte as pycti encodes it.

@@ -64,3 +64,27 @@ func ExampleConsumer_Run() {
 		logger.Error("consumer_failed", slog.Any("error", err))
 	}
 }
+
+// This example publishes the parts of a split bundle, pipelined, and returns once RabbitMQ
+// confirmed all of them.
+func ExamplePublisher_PublishBatch() {
+	ctx := context.Background()
+	cfg := broker.Config{Host: "rabbitmq", User: "opencti", Password: "s3cret", ConnectionName: "push"}
+	pub := broker.NewPublisher(cfg, broker.WithPublishWindow(500))
+	defer pub.Close()
+
+	parts := [][]byte{[]byte(`{"type": "bundle", "objects": [{"type": "ipv4-addr", "value": "10.0.0.1"}]}`)}
+	bodies := make([][]byte, len(parts))
+	for i, part := range parts {
+		body, err := broker.NewEnvelope(part, i+1, nil, nil, "work_1").Marshal()
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		bodies[i] = body
+	}
+	n, err := pub.PublishBatch(ctx, "amqp.worker.exchange", "push_routing_connector-id", bodies)
+	if err != nil {
+		fmt.Printf("%d of %d parts confirmed: %v\n", n, len(bodies), err)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -287,4 +288,154 @@ func (r *logRecorder) waitFor(ctx context.Context, tb testing.TB, msg string, n 
 			tb.Fatalf("waiting for log %q x%d: got %d: %v", msg, n, got, ctx.Err())
 		}
 	}
+}
+
+// faultProxy forwards TCP connections to the broker of cfg. mute makes the connections
+// open at that moment drop everything the broker sends (publisher confirms included), as
+// a one-way network partition would; connections made later are forwarded normally.
+type faultProxy struct {
+	ln    net.Listener
+	wg    sync.WaitGroup
+	mu    sync.Mutex
+	conns []*proxyConn
+}
+
+type proxyConn struct {
+	client, server net.Conn
+	muted          atomic.Bool
+	closeOnce      sync.Once
+}
+
+func (c *proxyConn) close() {
+	c.closeOnce.Do(func() {
+		_ = c.client.Close()
+		_ = c.server.Close()
+	})
+}
+
+// newFaultProxy starts a proxy to cfg's broker and returns it with cfg pointing at it.
+// It stops, cutting its connections, at cleanup.
+func newFaultProxy(tb testing.TB, cfg Config) (*faultProxy, Config) {
+	tb.Helper()
+	if cfg.UseSSL {
+		tb.Skip("the fault proxy is for plain AMQP only")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatalf("proxy listen: %v", err)
+	}
+	p := &faultProxy{ln: ln}
+	target := cfg.addr()
+	p.wg.Go(func() {
+		for {
+			client, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			server, err := net.Dial("tcp", target)
+			if err != nil {
+				_ = client.Close()
+				continue
+			}
+			c := &proxyConn{client: client, server: server}
+			p.mu.Lock()
+			p.conns = append(p.conns, c)
+			p.mu.Unlock()
+			p.wg.Go(func() { c.pipe(server, client, false) })
+			p.wg.Go(func() { c.pipe(client, server, true) })
+		}
+	})
+	tb.Cleanup(func() {
+		_ = ln.Close()
+		p.cut()
+		p.wg.Wait()
+	})
+	cfg.Host = "127.0.0.1"
+	cfg.Port = ln.Addr().(*net.TCPAddr).Port
+	return p, cfg
+}
+
+// pipe copies src to dst until either fails, dropping the data while c is muted when
+// fromBroker; it then closes both sides, so that each peer sees the other go.
+func (c *proxyConn) pipe(dst, src net.Conn, fromBroker bool) {
+	defer c.close()
+	buf := make([]byte, 32*1024)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 && !(fromBroker && c.muted.Load()) {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// mute drops, from now on, what the broker sends on the connections open now.
+func (p *faultProxy) mute() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		c.muted.Store(true)
+	}
+}
+
+// cut closes every connection open now, as a network failure would.
+func (p *faultProxy) cut() {
+	p.mu.Lock()
+	conns := p.conns
+	p.conns = nil
+	p.mu.Unlock()
+	for _, c := range conns {
+		c.close()
+	}
+}
+
+// waitReady waits until the platform's queue holds at least n ready messages.
+func (p *platform) waitReady(ctx context.Context, n int) {
+	p.tb.Helper()
+	for {
+		got := p.ready()
+		if got >= n {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			p.tb.Fatalf("queue holds %d messages, waited for %d: %v", got, n, ctx.Err())
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+// consumeAll takes every ready message off the queue, faster than drain: it consumes
+// instead of polling with basic.get. Nothing may publish meanwhile.
+func (p *platform) consumeAll() []amqp.Delivery {
+	p.tb.Helper()
+	n := p.ready()
+	ch, err := p.conn.Channel()
+	if err != nil {
+		p.tb.Fatalf("platform channel: %v", err)
+	}
+	defer func() { _ = ch.Close() }()
+	ds, err := ch.Consume(p.queue, uniqueName("drain"), true, false, false, false, nil)
+	if err != nil {
+		p.tb.Fatalf("basic.consume: %v", err)
+	}
+	out := make([]amqp.Delivery, 0, n)
+	timeout := time.NewTimer(30 * time.Second)
+	defer timeout.Stop()
+	for len(out) < n {
+		select {
+		case d, ok := <-ds:
+			if !ok {
+				p.tb.Fatalf("consumer closed after %d of %d messages", len(out), n)
+			}
+			out = append(out, d)
+		case <-timeout.C:
+			p.tb.Fatalf("consumed %d of %d messages", len(out), n)
+		}
+	}
+	return out
 }

@@ -83,8 +83,9 @@ func WithGracePeriod(d time.Duration) ConsumerOption {
 	return consumerOptionFunc(func(c *Consumer) { c.grace = max(d, 0) })
 }
 
-// WithConfirmTimeout sets how long Publish waits for the confirm of a message before it
-// drops the connection and publishes again (default 30 s). Values <= 0 select the default.
+// WithConfirmTimeout sets how long Publish waits for the confirm of a message, and
+// PublishBatch for the next confirm while messages await one, before they drop the
+// connection and publish again (default 30 s). Values <= 0 select the default.
 func WithConfirmTimeout(d time.Duration) PublisherOption {
 	return publisherOptionFunc(func(p *Publisher) {
 		if d > 0 {
@@ -93,9 +94,19 @@ func WithConfirmTimeout(d time.Duration) PublisherOption {
 	})
 }
 
-// WithOnRetry sets a function Publish calls, with the cause, each time an attempt failed and
-// the message will be published again: a nack, a confirm timeout, a lost or refused
-// connection. The runtime uses it to flag buffering and count errors. It is called from the
+// WithPublishWindow sets how many messages one PublishBatch call keeps published but not
+// yet confirmed at most (default DefaultPublishWindow). Values below 1 select the default.
+func WithPublishWindow(n int) PublisherOption {
+	return publisherOptionFunc(func(p *Publisher) {
+		if n > 0 {
+			p.window = n
+		}
+	})
+}
+
+// WithOnRetry sets a function Publish and PublishBatch call, with the cause, each time an
+// attempt failed and the message (or the messages not yet confirmed) will be published
+// again: a nack, a confirm timeout, a lost or refused connection. The runtime uses it to flag buffering and count errors. It is called from the
 // publishing goroutine, so it must be quick and safe for concurrent use.
 func WithOnRetry(f func(err error)) PublisherOption {
 	return publisherOptionFunc(func(p *Publisher) { p.onRetry = f })

@@ -23,15 +23,17 @@ var (
 	errConfirmTimeout = errors.New("no publisher confirm in time")
 )
 
-// Publisher publishes persistent messages and waits for their publisher confirms. It keeps
-// one long-lived connection with one confirm-mode channel, dialled on first use and again
-// after any loss. It is safe for concurrent use.
+// Publisher publishes persistent messages and waits for their publisher confirms: one at a
+// time with Publish, pipelined with PublishBatch. It keeps one long-lived connection with
+// one confirm-mode channel, dialled on first use and again after any loss. It is safe for
+// concurrent use.
 type Publisher struct {
 	cfg            Config
 	logger         *slog.Logger
 	backoffInitial time.Duration
 	backoffMax     time.Duration
 	confirmTimeout time.Duration
+	window         int
 	onRetry        func(error)
 
 	closing   context.Context // cancelled by Close
@@ -52,6 +54,7 @@ func NewPublisher(cfg Config, opts ...PublisherOption) *Publisher {
 		backoffInitial: DefaultReconnectInitial,
 		backoffMax:     DefaultReconnectMax,
 		confirmTimeout: DefaultConfirmTimeout,
+		window:         DefaultPublishWindow,
 		closing:        closing,
 		stop:           stop,
 		dialing:        make(chan struct{}, 1),
@@ -85,12 +88,29 @@ func (p *Publisher) Publish(ctx context.Context, exchange, routingKey string, bo
 		ContentEncoding: "utf-8",
 		Body:            body,
 	}
+	return p.retry(ctx, exchange, routingKey, 1, nil, func() (bool, error) {
+		return false, p.publishOnce(ctx, exchange, routingKey, msg)
+	})
+}
+
+// retry calls attempt until it returns nil, backing off between failed attempts, and
+// returns nil, or an error once ctx ends, the publisher closes or the failure is permanent.
+// attempt reports whether it made progress (some message got confirmed): the back-off
+// then starts again from its initial delay. Of total messages, unconfirmed says how many
+// are left after a failed attempt (nil: all of them); it is only used in logs and errors.
+func (p *Publisher) retry(ctx context.Context, exchange, routingKey string, total int, unconfirmed func() int, attempt func() (progressed bool, err error)) error {
+	left := func() int {
+		if unconfirmed != nil {
+			return unconfirmed()
+		}
+		return total
+	}
 	var bo *reconnectBackoff
-	for attempt := 1; ; attempt++ {
-		err := p.publishOnce(ctx, exchange, routingKey, msg)
+	for n := 1; ; n++ {
+		progressed, err := attempt()
 		if err == nil {
-			if attempt > 1 {
-				p.logger.Info("publish_recovered", slog.String("exchange", exchange), slog.Int("attempts", attempt))
+			if n > 1 {
+				p.logger.Info("publish_recovered", slog.String("exchange", exchange), slog.Int("attempts", n), slog.Int("messages", total))
 			}
 			return nil
 		}
@@ -98,14 +118,14 @@ func (p *Publisher) Publish(ctx context.Context, exchange, routingKey string, bo
 		case errors.Is(err, ErrClosed):
 			return fmt.Errorf("publish to exchange %q: %w", exchange, ErrClosed)
 		case ctx.Err() != nil:
-			return p.giveUp(ctx, exchange, attempt, err)
+			return p.giveUp(ctx, exchange, n, left(), total, err)
 		case isPermanent(err):
 			return fmt.Errorf("publish to exchange %q with routing key %q: %w", exchange, routingKey, err)
 		}
 		if p.onRetry != nil {
 			p.onRetry(err)
 		}
-		if bo == nil {
+		if bo == nil || progressed {
 			bo = newReconnectBackoff(p.backoffInitial, p.backoffMax)
 		}
 		delay := bo.next()
@@ -113,22 +133,26 @@ func (p *Publisher) Publish(ctx context.Context, exchange, routingKey string, bo
 		if isAuthError(err) {
 			level = slog.LevelError
 		}
-		p.logger.Log(ctx, level, "publish_retry", slog.String("exchange", exchange), slog.Int("attempt", attempt),
-			slog.Duration("retry_in", delay), slog.Any("error", err))
+		p.logger.Log(ctx, level, "publish_retry", slog.String("exchange", exchange), slog.Int("attempt", n),
+			slog.Int("unconfirmed", left()), slog.Duration("retry_in", delay), slog.Any("error", err))
 		if !p.sleep(ctx, delay) {
 			if ctx.Err() != nil {
-				return p.giveUp(ctx, exchange, attempt, err)
+				return p.giveUp(ctx, exchange, n, left(), total, err)
 			}
 			return fmt.Errorf("publish to exchange %q: %w", exchange, ErrClosed)
 		}
 	}
 }
 
-func (p *Publisher) giveUp(ctx context.Context, exchange string, attempts int, last error) error {
-	if errors.Is(last, ctx.Err()) {
-		return fmt.Errorf("publish to exchange %q: gave up after %d attempt(s): %w", exchange, attempts, ctx.Err())
+func (p *Publisher) giveUp(ctx context.Context, exchange string, attempts, unconfirmed, total int, last error) error {
+	what := ""
+	if total > 1 {
+		what = fmt.Sprintf(", %d of %d messages unconfirmed", unconfirmed, total)
 	}
-	return fmt.Errorf("publish to exchange %q: gave up after %d attempt(s): %w (last error: %w)", exchange, attempts, ctx.Err(), last)
+	if errors.Is(last, ctx.Err()) {
+		return fmt.Errorf("publish to exchange %q: gave up after %d attempt(s)%s: %w", exchange, attempts, what, ctx.Err())
+	}
+	return fmt.Errorf("publish to exchange %q: gave up after %d attempt(s)%s: %w (last error: %w)", exchange, attempts, what, ctx.Err(), last)
 }
 
 // sleep waits for d; it returns false early when ctx ends or the publisher closes.
@@ -151,28 +175,12 @@ func (p *Publisher) publishOnce(ctx context.Context, exchange, routingKey string
 	if err != nil {
 		return err
 	}
-	select {
-	case <-s.whenUnblocked():
-	default:
-		select {
-		case <-s.whenUnblocked():
-		case <-s.lost:
-			return s.lossErr()
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-p.closing.Done():
-			return ErrClosed
-		}
+	if err := p.waitUnblocked(ctx, s, exchange); err != nil {
+		return err
 	}
 	dc, err := s.ch.PublishWithDeferredConfirmWithContext(ctx, exchange, routingKey, false, false, msg)
 	if err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if s.ch.IsClosed() {
-			return ownLoss(s.lossErr(), exchange)
-		}
-		return fmt.Errorf("basic.publish: %w", err)
+		return publishError(ctx, s, exchange, err)
 	}
 	timer := time.NewTimer(p.confirmTimeout)
 	defer timer.Stop()
@@ -194,6 +202,37 @@ func (p *Publisher) publishOnce(ctx context.Context, exchange, routingKey string
 		p.discard(s)
 		return errConfirmTimeout
 	}
+}
+
+// waitUnblocked returns at once while s is not blocked (connection.blocked), else once it
+// is unblocked, or with an error when s is lost, ctx ends or the publisher closes.
+func (p *Publisher) waitUnblocked(ctx context.Context, s *session, exchange string) error {
+	select {
+	case <-s.whenUnblocked():
+		return nil
+	default:
+	}
+	select {
+	case <-s.whenUnblocked():
+		return nil
+	case <-s.lost:
+		return ownLoss(s.lossErr(), exchange)
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-p.closing.Done():
+		return ErrClosed
+	}
+}
+
+// publishError says why basic.publish on s failed with err.
+func publishError(ctx context.Context, s *session, exchange string, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if s.ch.IsClosed() {
+		return ownLoss(s.lossErr(), exchange)
+	}
+	return fmt.Errorf("basic.publish: %w", err)
 }
 
 // ownLoss keeps a permanent channel error (ErrNotFound, ErrAccessRefused) permanent only

@@ -29,9 +29,11 @@ type SendOptions struct {
 var ErrNothingToImport = stix.ErrNothingToImport
 
 // SendBundle splits a STIX bundle into one-object messages (§7.2), adds the
-// expectations to the work, then publishes every part to the push exchange
-// and waits for the broker's confirms (§3.5). It returns the number of parts
-// published. With CONNECTOR_SEND_TO_DIRECTORY the whole bundle is also written
+// expectations to the work, then publishes every part to the push exchange,
+// pipelined, and waits for the broker's confirms (§3.5; see
+// [broker.Publisher.PublishBatch]). It returns the number of parts published;
+// on a publishing error, the number of those confirmed (not necessarily the
+// first ones). With CONNECTOR_SEND_TO_DIRECTORY the whole bundle is also written
 // to a file (§7.3); with CONNECTOR_SEND_TO_QUEUE=false nothing is published
 // and no work call is made.
 func (h *Helper) SendBundle(ctx context.Context, bundle []byte, o SendOptions) (int, error) {
@@ -60,24 +62,28 @@ func (h *Helper) SendBundle(ctx context.Context, bundle []byte, o SendOptions) (
 	if h.publisher == nil {
 		return 0, errors.New("send bundle: the connector is not started")
 	}
+	// Encode first: a part that cannot be encoded must not leave expectations behind.
+	bodies := make([][]byte, len(res.Parts))
+	for i, part := range res.Parts {
+		body, err := broker.NewEnvelope(part, i+1, applicant, o.DraftID, o.WorkID).Marshal()
+		if err != nil {
+			return 0, fmt.Errorf("encode message %d: %w", i+1, err)
+		}
+		bodies[i] = body
+		res.Parts[i] = nil // only the envelope is needed from now on
+	}
 	if o.WorkID != "" {
 		if err := h.api.AddExpectations(ctx, o.WorkID, len(res.Parts)); err != nil {
 			return 0, fmt.Errorf("add %d expectations to work %s: %w", len(res.Parts), o.WorkID, err)
 		}
 	}
-	for i, part := range res.Parts {
-		env := broker.NewEnvelope(part, i+1, applicant, o.DraftID, o.WorkID)
-		body, err := env.Marshal()
-		if err != nil {
-			return i, fmt.Errorf("encode message %d: %w", i+1, err)
-		}
-		if err := h.publisher.Publish(ctx, h.reg.Config.PushExchange, h.reg.Config.PushRouting, body); err != nil {
-			return i, fmt.Errorf("publish part %d of %d: %w", i+1, len(res.Parts), err)
-		}
-		h.metrics.BundleSent(1)
+	n, err := h.publisher.PublishBatch(ctx, h.reg.Config.PushExchange, h.reg.Config.PushRouting, bodies)
+	h.metrics.BundleSent(n)
+	if err != nil {
+		return n, fmt.Errorf("publish %d parts (%d confirmed): %w", len(bodies), n, err)
 	}
 	h.setBuffering(false)
-	return len(res.Parts), nil
+	return n, nil
 }
 
 // MarshalBundle builds a bundle of objects (model values or raw JSON) with a

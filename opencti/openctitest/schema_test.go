@@ -141,7 +141,7 @@ func TestAPIDocumentsValidate(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			doc, errs := gqlparser.LoadQuery(subset, string(raw))
+			doc, errs := gqlparser.LoadQueryWithRules(subset, string(raw), nil)
 			if len(errs) > 0 {
 				t.Fatalf("does not validate against testdata/schema.graphql: %v", errs)
 			}

@@ -185,34 +185,36 @@ func (s *trackingSource) Articles(ctx context.Context, since *time.Time) iter.Se
 
 // directoryPlatform is the import connector's platform for the CLI: each
 // bundle is written to dir/GUID.json, the state is kept in memory for the
-// run, and the work is only a name.
+// run, and the work is only a name. The importer publishes several articles
+// at once, so bundles are matched to articles by their report's guid.
 type directoryPlatform struct {
 	dir      string
 	progress io.Writer
 
-	mu      sync.Mutex
-	current string   // guid of the article being imported
-	read    int      // articles read
-	sent    bool     // whether the current article gave a bundle
-	files   []string // bundles written, in order
-	state   []byte   // JSON
+	mu    sync.Mutex
+	order []string        // guids of the articles read, in order
+	sent  map[string]bool // guids that gave a bundle
+	read  int             // articles read
+	files []string        // bundles written, in order
+	state []byte          // JSON
 }
 
 // begin records that the article guid is being imported.
 func (p *directoryPlatform) begin(guid string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.endArticle()
-	p.current, p.sent = guid, false
+	p.order = append(p.order, guid)
 	p.read++
 }
 
-// endArticle reports the current article when it gave no bundle.
-func (p *directoryPlatform) endArticle() {
-	if p.read > 0 && !p.sent {
-		fmt.Fprintf(p.progress, "import: article %d (%s): no report\n", p.read, p.current)
-		p.sent = true
+// number is the 1-based position of guid among the articles read (0 if unknown).
+func (p *directoryPlatform) number(guid string) int {
+	for i, g := range p.order {
+		if g == guid {
+			return i + 1
+		}
 	}
+	return 0
 }
 
 // InitiateWork names the run; there is no platform to tell.
@@ -220,11 +222,11 @@ func (p *directoryPlatform) InitiateWork(_ context.Context, name string) (string
 	return "riskiqctl " + name, nil
 }
 
-// SendBundle writes the bundle of the current article.
+// SendBundle writes the bundle of an article, named after its report's guid.
 func (p *directoryPlatform) SendBundle(_ context.Context, bundle []byte, _ opencti.SendOptions) (int, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	name := p.current
+	name := reportGUID(bundle)
 	if name == "" {
 		name = fmt.Sprintf("article-%d", len(p.files)+1)
 	}
@@ -237,16 +239,51 @@ func (p *directoryPlatform) SendBundle(_ context.Context, bundle []byte, _ openc
 		return 0, err
 	}
 	p.files = append(p.files, path)
-	p.sent = true
-	fmt.Fprintf(p.progress, "import: article %d (%s): %s\n", p.read, name, path)
+	if p.sent == nil {
+		p.sent = map[string]bool{}
+	}
+	p.sent[name] = true
+	fmt.Fprintf(p.progress, "import: article %d (%s): %s\n", p.number(name), name, path)
 	return 1, nil
 }
 
-// WorkToProcessed ends the run: it reports the last article.
+// reportGUID returns the RiskIQ guid of the bundle's report (its riskiq
+// external reference), or "" when the bundle has none.
+func reportGUID(bundle []byte) string {
+	var b struct {
+		Objects []struct {
+			Type string `json:"type"`
+			Refs []struct {
+				SourceName string `json:"source_name"`
+				ExternalID string `json:"external_id"`
+			} `json:"external_references"`
+		} `json:"objects"`
+	}
+	if json.Unmarshal(bundle, &b) != nil {
+		return ""
+	}
+	for _, o := range b.Objects {
+		if o.Type != "report" {
+			continue
+		}
+		for _, r := range o.Refs {
+			if r.SourceName == "riskiq" && r.ExternalID != "" && filepath.Base(r.ExternalID) == r.ExternalID {
+				return r.ExternalID
+			}
+		}
+	}
+	return ""
+}
+
+// WorkToProcessed ends the run: it reports the articles that gave no bundle.
 func (p *directoryPlatform) WorkToProcessed(context.Context, string, string, bool) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.endArticle()
+	for i, g := range p.order {
+		if !p.sent[g] {
+			fmt.Fprintf(p.progress, "import: article %d (%s): no report\n", i+1, g)
+		}
+	}
 	return nil
 }
 

@@ -126,7 +126,14 @@ func TestIntegrationEnrichmentRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := waitWork(t, ctx, srv, workID)
+	waitWork(t, ctx, srv, workID)
+	// The worker's last report can complete the work before the connector's
+	// toProcessed lands (as on the platform): wait for the message too.
+	waitFor(t, ctx, "the work's message", func() bool {
+		w, _ := srv.Work(workID)
+		return contains(w.Messages, "enriched")
+	})
+	w, _ := srv.Work(workID)
 	// entity + TLP:GREEN marking + domain + relationship = 4 single-object messages.
 	if w.Expected != 4 || w.Processed != 4 {
 		t.Errorf("work expectations = %d expected / %d processed, want 4/4", w.Expected, w.Processed)

@@ -1,16 +1,13 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -18,9 +15,9 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/riskiq-opencti/connectors/internal/articles"
+	"github.com/riskiq-opencti/connectors/internal/launch/launchtest"
 	"github.com/riskiq-opencti/connectors/internal/passivetotal/passivetotaltest"
 	"github.com/riskiq-opencti/connectors/opencti/openctitest"
 )
@@ -29,69 +26,12 @@ func envOf(m map[string]string) func(string) (string, bool) {
 	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
 }
 
-// readmeRows parses the configuration tables of README.md: env var →
-// (config.yml key, default, mandatory).
-func readmeRows(t *testing.T) map[string][3]string {
-	t.Helper()
-	f, err := os.Open("README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	rows := map[string][3]string{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		cells := strings.Split(sc.Text(), "|")
-		if len(cells) != 8 {
-			continue
-		}
-		env := strings.Trim(strings.TrimSpace(cells[3]), "`")
-		if env == "" || strings.HasPrefix(env, "-") || env == "Docker environment variable" {
-			continue
-		}
-		rows[env] = [3]string{strings.TrimSpace(cells[2]), strings.TrimSpace(cells[4]), strings.TrimSpace(cells[5])}
-	}
-	return rows
-}
-
 // TestDocsCoverEveryVariable checks every configuration variable is in the
 // README table and in config.yml.sample with the same default; a variable
 // without default is in the sample as a comment.
 func TestDocsCoverEveryVariable(t *testing.T) {
 	t.Parallel()
-	rows := readmeRows(t)
-	var sample map[string]map[string]any
-	if err := yaml.Unmarshal([]byte(sampleConfig), &sample); err != nil {
-		t.Fatalf("config.yml.sample: %v", err)
-	}
-	for _, v := range articles.Variables {
-		section, key, _ := strings.Cut(v.Key, ".")
-		row, ok := rows[v.Env]
-		switch {
-		case !ok:
-			t.Errorf("README has no row for %s", v.Env)
-		case row[0] != key:
-			t.Errorf("README row %s: config.yml key %q, want %q", v.Env, row[0], key)
-		case row[1] != v.Default:
-			t.Errorf("README row %s: default %q, want %q", v.Env, row[1], v.Default)
-		case row[2] != map[bool]string{true: "Yes", false: "No"}[v.Mandatory]:
-			t.Errorf("README row %s: mandatory %q", v.Env, row[2])
-		}
-		got, ok := sample[section][key]
-		switch {
-		case !ok && v.Default == "" && !v.Mandatory:
-			if !regexp.MustCompile(`(?m)^\s*# ` + key + `: `).MatchString(sampleConfig) {
-				t.Errorf("config.yml.sample has no %s, not even as a comment", v.Key)
-			}
-		case !ok:
-			t.Errorf("config.yml.sample has no %s", v.Key)
-		case v.Default != "" && fmt.Sprint(got) != v.Default:
-			t.Errorf("config.yml.sample %s = %v, want the default %q", v.Key, got, v.Default)
-		}
-	}
-	if len(rows) != len(articles.Variables) {
-		t.Errorf("README documents %d variables, the connector reads %d", len(rows), len(articles.Variables))
-	}
+	launchtest.CheckDocs(t, articles.Variables, "README.md", sampleConfig)
 }
 
 // TestSampleIsValid loads config.yml.sample with the mandatory values filled

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/riskiq-opencti/connectors/internal/launch"
 	"github.com/riskiq-opencti/connectors/opencti/config"
 )
 
@@ -54,16 +55,9 @@ func (s Settings) SchedulePeriod() time.Duration {
 	return min(CheckPeriod, s.Interval)
 }
 
-// Variable documents one configuration variable; the README and
-// config.yml.sample are checked against this table.
-type Variable struct {
-	Env, Key, Default string
-	Mandatory         bool
-}
-
 // Variables lists the settings an operator sets for this connector, with
 // their defaults as the README states them.
-var Variables = []Variable{
+var Variables = []launch.Variable{
 	{Env: "OPENCTI_URL", Key: "opencti.url", Mandatory: true},
 	{Env: "OPENCTI_TOKEN", Key: "opencti.token", Mandatory: true},
 	{Env: "CONNECTOR_ID", Key: "connector.id", Mandatory: true},

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/riskiq-opencti/connectors/internal/launch"
 	"github.com/riskiq-opencti/connectors/opencti/config"
 	"github.com/riskiq-opencti/connectors/opencti/stix"
 )
@@ -33,16 +34,9 @@ type Settings struct {
 	BaseURL string
 }
 
-// Variable documents one configuration variable; README and config.yml.sample
-// are checked against this table.
-type Variable struct {
-	Env, Key, Default string
-	Mandatory         bool
-}
-
 // Variables lists the settings an operator sets for this connector, with
 // their defaults as the README states them.
-var Variables = []Variable{
+var Variables = []launch.Variable{
 	{Env: "OPENCTI_URL", Key: "opencti.url", Mandatory: true},
 	{Env: "OPENCTI_TOKEN", Key: "opencti.token", Mandatory: true},
 	{Env: "CONNECTOR_ID", Key: "connector.id", Mandatory: true},

@@ -94,3 +94,12 @@ func (c Command) Prepare(args []string, env config.LookupEnv, stdout, stderr io.
 	}
 	return p, 0, false
 }
+
+// Variable documents one configuration variable of a connector: its
+// environment name, its config.yml key (section.key) and its default as the
+// README states them. The README table and config.yml.sample are checked
+// against these (launchtest.CheckDocs).
+type Variable struct {
+	Env, Key, Default string
+	Mandatory         bool
+}

@@ -4,7 +4,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"strconv"
-	"unicode/utf8"
+
+	"github.com/riskiq-opencti/connectors/opencti/internal/pyjson"
 )
 
 // BundleTypeQueue is the bundle_type of the envelopes connectors publish (spec §3.5).
@@ -69,7 +70,7 @@ func (e Envelope) Marshal() ([]byte, error) {
 	}
 	b := make([]byte, 0, n)
 	b = append(b, `{"bundle_type": `...)
-	b = appendPyString(b, e.BundleType)
+	b = pyjson.AppendString(b, e.BundleType)
 	b = append(b, `, "applicant_id": `...)
 	b = appendPyNullableString(b, e.ApplicantID)
 	b = append(b, `, "action_sequence": `...)
@@ -79,17 +80,17 @@ func (e Envelope) Marshal() ([]byte, error) {
 		if i > 0 {
 			b = append(b, ", "...)
 		}
-		b = appendPyString(b, t)
+		b = pyjson.AppendString(b, t)
 	}
 	b = append(b, `], "content": `...)
-	b = appendPyString(b, e.Content)
+	b = pyjson.AppendString(b, e.Content)
 	b = append(b, `, "update": `...)
 	b = strconv.AppendBool(b, e.Update)
 	b = append(b, `, "draft_id": `...)
 	b = appendPyNullableString(b, e.DraftID)
 	if e.WorkID != "" {
 		b = append(b, `, "work_id": `...)
-		b = appendPyString(b, e.WorkID)
+		b = pyjson.AppendString(b, e.WorkID)
 	}
 	b = append(b, '}')
 	return b, nil
@@ -99,56 +100,5 @@ func appendPyNullableString(b []byte, s *string) []byte {
 	if s == nil {
 		return append(b, "null"...)
 	}
-	return appendPyString(b, *s)
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendPyString appends s as Python's json.dumps(ensure_ascii=True) writes a str.
-func appendPyString(b []byte, s string) []byte {
-	b = append(b, '"')
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c >= 0x20 && c < 0x7f && c != '"' && c != '\\' {
-			b = append(b, c)
-			i++
-			continue
-		}
-		if c < utf8.RuneSelf {
-			switch c {
-			case '"':
-				b = append(b, '\\', '"')
-			case '\\':
-				b = append(b, '\\', '\\')
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			default: // other control characters and DEL
-				b = appendU(b, rune(c))
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		i += size
-		if r > 0xffff {
-			r -= 0x10000
-			b = appendU(b, 0xd800+(r>>10)&0x3ff)
-			b = appendU(b, 0xdc00+r&0x3ff)
-			continue
-		}
-		b = appendU(b, r) // utf8.RuneError for invalid bytes
-	}
-	return append(b, '"')
-}
-
-func appendU(b []byte, r rune) []byte {
-	return append(b, '\\', 'u', hexDigits[r>>12&0xf], hexDigits[r>>8&0xf], hexDigits[r>>4&0xf], hexDigits[r&0xf])
+	return pyjson.AppendString(b, *s)
 }

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/riskiq-opencti/connectors/internal/atomicfile"
 )
 
 // directoryEnvelope is what pycti writes for CONNECTOR_SEND_TO_DIRECTORY (§7.3 step 4).
@@ -64,21 +66,7 @@ func (h *Helper) writeDirectory(bundle []byte, applicant *string) (string, error
 		now.Format("20060102-150405"),
 		strconv.FormatFloat(float64(now.UnixMicro())/1e6, 'f', -1, 64))
 	final := filepath.Join(dir, name)
-	tmp, err := os.CreateTemp(dir, "."+name+".*.tmp")
-	if err != nil {
-		return "", fmt.Errorf("write bundle file: %w", err)
-	}
-	if _, err := tmp.Write(body); err != nil {
-		_ = tmp.Close()
-		_ = os.Remove(tmp.Name())
-		return "", fmt.Errorf("write bundle file: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		_ = os.Remove(tmp.Name())
-		return "", fmt.Errorf("write bundle file: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), final); err != nil {
-		_ = os.Remove(tmp.Name())
+	if err := atomicfile.Write(final, body, 0o600); err != nil {
 		return "", fmt.Errorf("write bundle file: %w", err)
 	}
 	return final, nil

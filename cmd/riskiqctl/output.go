@@ -2,15 +2,14 @@ package main
 
 import (
 	"bytes"
-	"cmp"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"maps"
 	"os"
-	"path/filepath"
 	"slices"
 
+	"github.com/riskiq-opencti/connectors/internal/atomicfile"
 	"github.com/riskiq-opencti/connectors/opencti"
 	"github.com/riskiq-opencti/connectors/opencti/logging"
 )
@@ -66,30 +65,7 @@ func writeBundle(path string, objects []any) error {
 // writeFileAtomic writes b to path through a temporary file and a rename, so
 // that readers never see a partial file.
 func writeFileAtomic(path string, b []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o750); err != nil { //nolint:gosec // the output directory is the user's choice
-		return fmt.Errorf("create output directory: %w", err)
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	_, werr := f.Write(b)
-	cerr := f.Close()
-	if err := cmp.Or(werr, cerr); err != nil {
-		_ = os.Remove(tmp) //nolint:gosec // the temporary file this function created
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Chmod(tmp, 0o644); err != nil { //nolint:gosec // bundles are meant to be read by others, like any output file
-		_ = os.Remove(tmp) //nolint:gosec // the temporary file this function created
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil { //nolint:gosec // path is in the output directory the user chose
-		_ = os.Remove(tmp) //nolint:gosec // the temporary file this function created
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
+	return atomicfile.Write(path, b, 0o644) // bundles are meant to be read by others, like any output file
 }
 
 // summarize prints on stderr where the bundles were written and how many

@@ -30,6 +30,9 @@ const (
 	DefaultMaxBodySize int64 = 32 << 20
 	// DefaultQuotaCacheTTL is how long a quota reading is trusted.
 	DefaultQuotaCacheTTL = 60 * time.Second
+	// DefaultQuotaErrorTTL is how long a failed quota read is remembered:
+	// checks made meanwhile fail at once with its error.
+	DefaultQuotaErrorTTL = 5 * time.Second
 	// DefaultInitialBackoff is the first retry delay before jitter.
 	DefaultInitialBackoff = time.Second
 	// DefaultMaxBackoff caps the retry delay before jitter.
@@ -71,6 +74,7 @@ type Client struct {
 	log   *slog.Logger
 
 	quota quotaState
+	gate  rateGate
 }
 
 // Option configures a [Client].
@@ -113,6 +117,13 @@ func WithMaxBodySize(n int64) Option {
 // default [DefaultQuotaCacheTTL]. Zero reads the quota on every check.
 func WithQuotaCacheTTL(d time.Duration) Option {
 	return func(c *Client) { c.quota.ttl = d }
+}
+
+// WithQuotaErrorTTL sets how long [Client.CheckQuota] remembers a failed quota
+// read and fails at once with its error instead of reading again; default
+// [DefaultQuotaErrorTTL]. Zero remembers nothing.
+func WithQuotaErrorTTL(d time.Duration) Option {
+	return func(c *Client) { c.quota.errTTL = d }
 }
 
 // WithClock sets the clock used for the quota cache, quota resets,
@@ -179,7 +190,7 @@ func New(baseURL, username, apiKey string, opts ...Option) (*Client, error) {
 		maxBody:        DefaultMaxBodySize,
 		now:            time.Now,
 		sleep:          sleepContext,
-		quota:          quotaState{ttl: DefaultQuotaCacheTTL, sem: make(chan struct{}, 1)},
+		quota:          quotaState{ttl: DefaultQuotaCacheTTL, errTTL: DefaultQuotaErrorTTL},
 	}
 	for _, opt := range opts {
 		opt(c)
@@ -216,6 +227,9 @@ func (c *Client) validate() error {
 	}
 	if c.quota.ttl < 0 {
 		errs = append(errs, fmt.Errorf("quota cache ttl %s: must not be negative", c.quota.ttl))
+	}
+	if c.quota.errTTL < 0 {
+		errs = append(errs, fmt.Errorf("quota error ttl %s: must not be negative", c.quota.errTTL))
 	}
 	if c.now == nil {
 		errs = append(errs, errors.New("clock is nil"))
@@ -344,10 +358,11 @@ func (c *Client) url(r *call) string {
 
 // get performs r with retries and returns its 2xx answer. Non-2xx answers
 // become *APIError or *QuotaError; the body of a 2xx answer is returned
-// unchecked.
+// unchecked. Every attempt first waits for the client's rate-limit pause
+// (see rateGate); a 429 extends that pause for every call. The retry budget
+// (tries and time) counts from the first attempt.
 func (c *Client) get(ctx context.Context, r *call) (*response, error) {
 	target := c.url(r)
-	start := c.now()
 	bo := &backoff.ExponentialBackOff{
 		InitialInterval:     c.initialBackoff,
 		RandomizationFactor: 0.5,
@@ -355,7 +370,27 @@ func (c *Client) get(ctx context.Context, r *call) (*response, error) {
 		MaxInterval:         c.maxBackoff,
 	}
 	bo.Reset()
+	var (
+		start   time.Time
+		lastErr error
+	)
 	for attempt := 1; ; attempt++ {
+		var limit time.Time // the first attempt waits for the pause, whatever its length
+		if attempt > 1 {
+			limit = start.Add(c.maxElapsed)
+		}
+		if err := c.waitRateGate(ctx, r, limit); err != nil {
+			if lastErr == nil {
+				return nil, fmt.Errorf("GET %s: waiting for the rate limit pause: %w", r.endpoint, err)
+			}
+			if errors.Is(err, errPauseBeyondBudget) {
+				return nil, fmt.Errorf("giving up after %d attempts, %w: %w", attempt-1, err, lastErr)
+			}
+			return nil, fmt.Errorf("waiting to retry after %d attempts: %w (last error: %w)", attempt-1, err, lastErr)
+		}
+		if attempt == 1 {
+			start = c.now()
+		}
 		res, retryAfter, retry, err := c.attempt(ctx, r, target, attempt)
 		if err == nil {
 			return res, nil
@@ -363,12 +398,23 @@ func (c *Client) get(ctx context.Context, r *call) (*response, error) {
 		if !retry {
 			return nil, err
 		}
-		if attempt >= c.maxTries {
-			return nil, fmt.Errorf("giving up after %d attempts: %w", attempt, err)
-		}
+		lastErr = err
 		delay := bo.NextBackOff()
 		if retryAfter >= 0 {
 			delay = retryAfter
+		}
+		// A 429 pauses every call; this request waits at least as long as
+		// the pause, and gives up below when the server asked for more than
+		// its budget (the pause itself is capped).
+		var wait time.Duration
+		if isRateLimit(err) {
+			wait = c.pauseAll(ctx, r, delay)
+		} else {
+			wait = c.gate.opensAt().Sub(c.now())
+		}
+		delay = max(delay, wait)
+		if attempt >= c.maxTries {
+			return nil, fmt.Errorf("giving up after %d attempts: %w", attempt, err)
 		}
 		if remaining := c.maxElapsed - c.now().Sub(start); delay > remaining {
 			return nil, fmt.Errorf("giving up after %d attempts, next delay %s exceeds the remaining retry budget: %w",

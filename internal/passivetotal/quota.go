@@ -123,43 +123,130 @@ func (c *Client) Quota(ctx context.Context) (*Quota, error) {
 // passive DNS queries made since; only an expired reading costs a call to
 // GET /v2/account/quota. Once the quota is exhausted it fails fast, without
 // calling, until the reset time (or for one TTL when that is unknown).
+//
+// Concurrent checks share one reading: at most one quota read is in flight,
+// and every check that needs a reading meanwhile waits for it, each bounded
+// by its own ctx (a check that gives up does not cancel the read for the
+// others; the read is abandoned only when every waiter has gone). A failed
+// read is remembered for the quota error TTL ([WithQuotaErrorTTL]): checks
+// made meanwhile fail at once with that error instead of calling again.
 func (c *Client) CheckQuota(ctx context.Context) error {
 	if err := c.quotaGate(); err != nil {
 		return err
 	}
-	// One reader at a time: concurrent checks wait for the fresh reading.
-	select {
-	case c.quota.sem <- struct{}{}:
-	case <-ctx.Done():
-		return fmt.Errorf("passivetotal: check quota: %w", context.Cause(ctx))
-	}
-	defer func() { <-c.quota.sem }()
-	if err := c.quotaGate(); err != nil {
+	f, err := c.joinQuotaRead(ctx)
+	if err != nil || f == nil {
 		return err
 	}
-	c.quota.mu.Lock()
-	fresh := c.quota.freshLocked(c.now())
-	c.quota.mu.Unlock()
-	if fresh {
-		return nil
+	select {
+	case <-f.done:
+	case <-ctx.Done():
+		c.leaveQuotaRead(f)
+		return fmt.Errorf("passivetotal: check quota: %w", context.Cause(ctx))
 	}
-	if _, err := c.fetchQuota(ctx); err != nil {
-		return c.scrub(fmt.Errorf("passivetotal: check quota: %w", err))
+	if f.err != nil {
+		return c.scrub(fmt.Errorf("passivetotal: check quota: %w", f.err))
 	}
 	return c.quotaGate()
 }
 
+// quotaRead is a quota read in flight, shared by the checks waiting for it.
+type quotaRead struct {
+	done   chan struct{} // closed when err is set
+	err    error         // the read's error, nil on success
+	cancel context.CancelFunc
+
+	waiters int // checks waiting for done; guarded by quotaState.mu
+}
+
+// joinQuotaRead returns the read in flight to wait for, starting one when
+// none is, or nil when the cached reading is fresh. It fails at once while a
+// failed read is remembered.
+func (c *Client) joinQuotaRead(ctx context.Context) (*quotaRead, error) {
+	now := c.now()
+	s := &c.quota
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.freshLocked(now) {
+		return nil, nil
+	}
+	if s.failed != nil {
+		if left := s.failedAt.Add(s.errTTL).Sub(now); left > 0 {
+			return nil, c.scrub(fmt.Errorf("passivetotal: check quota: not read again for %s after a failed read: %w",
+				left.Round(time.Millisecond), s.failed))
+		}
+		s.failed = nil
+	}
+	f := s.inFlight
+	if f == nil {
+		// The read belongs to no single caller: it keeps the first caller's
+		// values (logging) but not its cancellation, and is cancelled when
+		// the last waiter leaves.
+		rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		f = &quotaRead{done: make(chan struct{}), cancel: cancel}
+		s.inFlight = f
+		go c.readQuota(rctx, f)
+	}
+	f.waiters++
+	return f, nil
+}
+
+// leaveQuotaRead withdraws a waiter that gave up; the last one abandons the
+// read, which then is neither cached nor shared with later checks.
+func (c *Client) leaveQuotaRead(f *quotaRead) {
+	s := &c.quota
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f.waiters--
+	if f.waiters > 0 {
+		return
+	}
+	if s.inFlight == f {
+		s.inFlight = nil
+	}
+	f.cancel()
+}
+
+// readQuota performs the shared read f and publishes its outcome: a reading
+// is stored by fetchQuota, a failure is remembered for the error TTL unless
+// the read was abandoned or found the quota exhausted (recorded apart).
+func (c *Client) readQuota(ctx context.Context, f *quotaRead) {
+	defer f.cancel()
+	_, err := c.fetchQuota(ctx)
+	s := &c.quota
+	s.mu.Lock()
+	abandoned := ctx.Err() != nil
+	if s.inFlight == f {
+		s.inFlight = nil
+	}
+	var qe *QuotaError
+	if err != nil && !abandoned && !errors.As(err, &qe) && s.errTTL > 0 {
+		s.failed, s.failedAt = err, c.now()
+	}
+	f.err = err
+	s.mu.Unlock()
+	close(f.done)
+	if err != nil && !abandoned {
+		c.log.LogAttrs(ctx, slog.LevelWarn, "passivetotal quota read failed",
+			slog.Duration("not_retried_for", s.errTTL),
+			slog.String("error", c.redact(err.Error())))
+	}
+}
+
 // quotaState is the client's knowledge of the search quota.
 type quotaState struct {
-	ttl time.Duration
-	sem chan struct{} // serialises quota readings
+	ttl    time.Duration // how long a reading is trusted
+	errTTL time.Duration // how long a failed read is remembered
 
 	mu        sync.Mutex
 	reading   *Quota    // last reading, nil before the first
 	readAt    time.Time // when reading was taken
 	since     int       // searches made since reading
 	exhausted *QuotaError
-	until     time.Time // fail fast until then when exhausted != nil
+	until     time.Time  // fail fast until then when exhausted != nil
+	inFlight  *quotaRead // the read in progress, nil when none
+	failed    error      // last failed read, remembered until failedAt+errTTL
+	failedAt  time.Time
 }
 
 // freshLocked reports whether the last reading is younger than the TTL.
@@ -258,7 +345,7 @@ func (c *Client) fetchQuota(ctx context.Context) (*Quota, error) {
 	s := &c.quota
 	s.mu.Lock()
 	s.reading, s.readAt, s.since = q, now, 0
-	s.exhausted = nil
+	s.exhausted, s.failed = nil, nil
 	s.mu.Unlock()
 	used, limit, ok := q.SearchAPI()
 	c.log.LogAttrs(ctx, slog.LevelDebug, "passivetotal quota read",

@@ -9,7 +9,8 @@
 // paginated by page and size. Data come from a [Data] set, by default the
 // recorded-style files embedded from testdata/. Faults can be injected per
 // endpoint ([Handler.Fail], [Handler.Malformed], [Handler.Unsuccessful],
-// [Handler.Oversized]); calls and the last query parameters are recorded.
+// [Handler.Oversized], [Handler.Throttle]), requests can be held in flight
+// ([Handler.Hold]); calls and the last query parameters are recorded.
 //
 // [NewServer] wraps the handler in an httptest server on 127.0.0.1 mounted
 // under "/pt", so [Server.BaseURL] ends in "/pt/v2" and URL-joining bugs show.
@@ -77,12 +78,14 @@ type Handler struct {
 	pageSize    int
 	ignoreStart bool
 
-	mu      sync.Mutex
-	latency time.Duration
-	faults  map[string][]*fault
-	calls   map[string]int
-	last    map[string]url.Values
-	quota   quotaMeter
+	mu        sync.Mutex
+	latency   time.Duration
+	faults    map[string][]*fault
+	holds     map[string]chan struct{}
+	throttles map[string]*throttle
+	calls     map[string]int
+	last      map[string]url.Values
+	quota     quotaMeter
 }
 
 type faultKind int
@@ -100,6 +103,14 @@ type fault struct {
 	retryAfter string
 	size       int64
 	times      int // answers left; negative: unlimited
+}
+
+// throttle is a rate limit on one endpoint (see [Handler.Throttle]).
+type throttle struct {
+	retryAfter time.Duration
+	until      time.Time // refuse requests arriving before then
+	left       int       // refusals left; negative: unlimited
+	refused    int       // 429 answers sent
 }
 
 // quotaMeter is the user's search quota.
@@ -127,6 +138,8 @@ func NewHandler(opts Options) *Handler {
 		ignoreStart: opts.IgnoreStart,
 		latency:     opts.Latency,
 		faults:      map[string][]*fault{},
+		holds:       map[string]chan struct{}{},
+		throttles:   map[string]*throttle{},
 		calls:       map[string]int{},
 		last:        map[string]url.Values{},
 	}
@@ -234,11 +247,81 @@ func (h *Handler) addFault(endpoint string, f *fault) {
 	h.faults[endpoint] = append(h.faults[endpoint], f)
 }
 
-// ClearFaults removes every pending fault.
+// ClearFaults removes every pending fault and throttle.
 func (h *Handler) ClearFaults() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	clear(h.faults)
+	clear(h.throttles)
+}
+
+// Hold makes the requests to endpoint wait, once counted by [Handler.Calls],
+// until release is called (or the client gives up), so that tests can keep
+// a request in flight as long as they need. release is safe to call more
+// than once; later requests are not held.
+func (h *Handler) Hold(endpoint string) (release func()) {
+	ch := make(chan struct{})
+	h.mu.Lock()
+	h.holds[endpoint] = ch
+	h.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			h.mu.Lock()
+			if h.holds[endpoint] == ch {
+				delete(h.holds, endpoint)
+			}
+			h.mu.Unlock()
+			close(ch)
+		})
+	}
+}
+
+// Throttle rate-limits endpoint from now on, as a limiter that counts the
+// requests it refuses: a request arriving while throttled is answered 429
+// with "Retry-After: <retryAfter in whole seconds>" and the API's rate-limit
+// body (not a quota message), and keeps the endpoint throttled until
+// retryAfter after its arrival. A client that comes back before the delay it
+// was given, or whose other requests keep calling, is refused again. The
+// throttle lifts once retryAfter passes without a request, or after times
+// refusals (times <= 0: no such limit): a burst of at most times 429.
+func (h *Handler) Throttle(endpoint string, retryAfter time.Duration, times int) {
+	if times <= 0 {
+		times = -1
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.throttles[endpoint] = &throttle{retryAfter: retryAfter, until: h.now().Add(retryAfter), left: times}
+}
+
+// Throttled returns how many requests to endpoint the current throttle
+// refused with 429.
+func (h *Handler) Throttled(endpoint string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if t := h.throttles[endpoint]; t != nil {
+		return t.refused
+	}
+	return 0
+}
+
+// throttled reports whether the request to endpoint arriving now is refused,
+// with the Retry-After value to send.
+func (h *Handler) throttled(endpoint string) (retryAfter string, refused bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	t := h.throttles[endpoint]
+	now := h.now()
+	if t == nil || t.left == 0 || !now.Before(t.until) {
+		return "", false
+	}
+	t.until = now.Add(t.retryAfter)
+	t.refused++
+	if t.left > 0 {
+		t.left--
+	}
+	secs := (t.retryAfter + time.Second - 1) / time.Second
+	return strconv.FormatInt(int64(secs), 10), true
 }
 
 // SetQuota sets the user's API searches used and their limit; from then on
@@ -304,7 +387,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.calls[endpoint]++
 	h.last[endpoint] = cloneValues(r.URL.Query())
 	latency := h.latency
+	hold := h.holds[endpoint]
 	h.mu.Unlock()
+
+	if hold != nil {
+		select {
+		case <-hold:
+		case <-r.Context().Done():
+			return
+		}
+	}
 
 	if latency > 0 {
 		t := time.NewTimer(latency)
@@ -323,6 +415,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !h.authorized(r) {
 		w.Header().Set("WWW-Authenticate", `Basic realm="PassiveTotal"`)
 		writeJSON(w, http.StatusUnauthorized, errorBody(http.StatusUnauthorized))
+		return
+	}
+	if ra, refused := h.throttled(endpoint); refused {
+		w.Header().Set("Retry-After", ra)
+		writeJSON(w, http.StatusTooManyRequests, errorBody(http.StatusTooManyRequests))
 		return
 	}
 	if f := h.takeFault(endpoint); f != nil {

@@ -521,3 +521,93 @@ func TestHandlerWithoutServer(t *testing.T) {
 		t.Errorf("Calls = %d", h.Calls(EndpointArticle))
 	}
 }
+
+func TestHold(t *testing.T) {
+	s := NewServer(t)
+	release := s.Hold(EndpointQuota)
+	got := make(chan int, 1)
+	go func() {
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, s.BaseURL()+"/account/quota", nil)
+		req.SetBasicAuth(user, key)
+		resp, err := s.Client().Do(req)
+		if err != nil {
+			got <- 0
+			return
+		}
+		resp.Body.Close()
+		got <- resp.StatusCode
+	}()
+	waitUntil(t, func() bool { return s.Calls(EndpointQuota) == 1 })
+	select {
+	case st := <-got:
+		t.Fatalf("held request answered %d before release", st)
+	default:
+	}
+	if r := get(t, s, "/v2/dns/passive", url.Values{"query": {"passivetotal.org"}}); r.status != 200 {
+		t.Errorf("another endpoint held: %d", r.status)
+	}
+	release()
+	release() // idempotent
+	if st := <-got; st != 200 {
+		t.Errorf("released request: %d, want 200", st)
+	}
+	if r := get(t, s, "/v2/account/quota", nil); r.status != 200 {
+		t.Errorf("request after release: %d", r.status)
+	}
+}
+
+func TestThrottle(t *testing.T) {
+	c := &clock{t: epoch}
+	s := NewServer(t, WithClock(c.Now))
+	s.Throttle(EndpointPassiveDNS, 2*time.Second, 3)
+	q := url.Values{"query": {"passivetotal.org"}}
+	wantRA := "2"
+	at := func(d time.Duration) int {
+		c.Set(epoch.Add(d))
+		r := get(t, s, "/v2/dns/passive", q)
+		if r.status == 429 && (r.header.Get("Retry-After") != wantRA || !strings.Contains(string(r.body), "Rate limit reached")) {
+			t.Errorf("429 at %v: Retry-After %q, body %s", d, r.header.Get("Retry-After"), r.body)
+		}
+		return r.status
+	}
+	var got []int
+	// Refused at 0 and again at 1.5 s (too early: the wait restarts), then
+	// served 2 s after the last refusal.
+	for _, d := range []time.Duration{0, 1500 * time.Millisecond, 3400 * time.Millisecond, 3500 * time.Millisecond} {
+		got = append(got, at(d))
+	}
+	if diff := cmp.Diff([]int{429, 429, 429, 200}, got); diff != "" {
+		t.Errorf("statuses (-want +got):\n%s", diff)
+	}
+	if n := s.Throttled(EndpointPassiveDNS); n != 3 {
+		t.Errorf("Throttled = %d, want 3", n)
+	}
+	if r := get(t, s, "/v2/account/quota", nil); r.status != 200 {
+		t.Errorf("other endpoint throttled: %d", r.status)
+	}
+
+	// The burst is bounded by times.
+	s.Throttle(EndpointPassiveDNS, time.Minute, 2)
+	wantRA = "60"
+	got = []int{at(4 * time.Second), at(4 * time.Second), at(4 * time.Second)}
+	if diff := cmp.Diff([]int{429, 429, 200}, got); diff != "" {
+		t.Errorf("statuses of a burst of 2 (-want +got):\n%s", diff)
+	}
+	s.Throttle(EndpointPassiveDNS, time.Minute, 0)
+	s.ClearFaults()
+	if st := at(4 * time.Second); st != 200 {
+		t.Errorf("after ClearFaults: %d", st)
+	}
+}
+
+// waitUntil polls cond for up to 10 s.
+func waitUntil(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 10 s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}

@@ -1,7 +1,9 @@
 package passivetotal_test
 
 import (
+	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"testing/fstest"
@@ -182,5 +184,165 @@ func TestCheckQuotaConcurrent(t *testing.T) {
 	}
 	if used, _ := e.srv.QuotaUsage(); used != 37+16 {
 		t.Errorf("fake counted %d searches, want %d", used, 37+16)
+	}
+}
+
+// waitFor polls cond for up to 10 s; it never asserts a duration.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting until %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestCheckQuotaSharesOneRead holds the quota answer while 8 checks (the
+// connector's default concurrency) wait: exactly one request reaches the
+// endpoint and every check gets its outcome. Before, checks were serialised
+// and each one whose predecessor failed, or gave up, read again.
+func TestCheckQuotaSharesOneRead(t *testing.T) {
+	tests := []struct {
+		name        string
+		ttl         time.Duration
+		fail        bool // the held answer is a 500
+		cancelFirst bool // the check that started the read gives up
+	}{
+		{name: "answer shared", ttl: time.Hour},
+		{name: "answer shared without cache", ttl: 0},
+		{name: "failure shared", ttl: time.Hour, fail: true},
+		{name: "first caller gives up", ttl: time.Hour, cancelFirst: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := setup(t, nil, passivetotal.WithQuotaCacheTTL(tt.ttl), passivetotal.WithRetry(1, time.Minute))
+			if tt.fail {
+				e.srv.Fail(passivetotaltest.EndpointQuota, 500, 0, "")
+			}
+			release := e.srv.Hold(passivetotaltest.EndpointQuota)
+			defer release()
+
+			const n = 8
+			results := make([]chan error, n)
+			firstCtx, cancelFirst := context.WithCancel(t.Context())
+			defer cancelFirst()
+			for i := range n {
+				results[i] = make(chan error, 1)
+				ctx := t.Context()
+				if i == 0 {
+					ctx = firstCtx
+				}
+				go func() { results[i] <- e.client.CheckQuota(ctx) }()
+				if i == 0 { // the first check starts the read
+					waitFor(t, "the read reaches the endpoint", func() bool { return e.srv.Calls(passivetotaltest.EndpointQuota) == 1 })
+				}
+			}
+			waitFor(t, "8 checks wait for the read", func() bool { return passivetotal.QuotaWaiters(e.client) == n })
+
+			first := 0
+			if tt.cancelFirst {
+				cancelFirst()
+				if err := <-results[0]; !errors.Is(err, context.Canceled) {
+					t.Errorf("first check after its cancellation = %v, want context.Canceled", err)
+				}
+				if w := passivetotal.QuotaWaiters(e.client); w != n-1 {
+					t.Errorf("%d checks still wait, want %d: the read must go on for them", w, n-1)
+				}
+				first = 1
+			}
+			release()
+			for i := first; i < n; i++ {
+				err := <-results[i]
+				var ae *passivetotal.APIError
+				switch {
+				case tt.fail && (!errors.As(err, &ae) || ae.Status != 500):
+					t.Errorf("check %d = %v, want the read's HTTP 500", i, err)
+				case !tt.fail && err != nil:
+					t.Errorf("check %d = %v, want nil", i, err)
+				}
+			}
+			if calls := e.srv.Calls(passivetotaltest.EndpointQuota); calls != 1 {
+				t.Errorf("%d concurrent checks made %d quota calls, want 1", n, calls)
+			}
+		})
+	}
+}
+
+// TestCheckQuotaRemembersFailedRead: while the quota endpoint fails, one
+// request per error TTL reaches it, whatever the number of checks; the
+// others fail at once with the remembered error.
+func TestCheckQuotaRemembersFailedRead(t *testing.T) {
+	e := setup(t, nil, passivetotal.WithQuotaErrorTTL(5*time.Second), passivetotal.WithRetry(1, time.Minute))
+	e.srv.Fail(passivetotaltest.EndpointQuota, 500, 0, "")
+	check := func(period int) {
+		t.Helper()
+		var wg sync.WaitGroup
+		errs := make(chan error, 8)
+		for range 8 {
+			wg.Go(func() { errs <- e.client.CheckQuota(t.Context()) })
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			var ae *passivetotal.APIError
+			if !errors.As(err, &ae) || ae.Status != 500 || !strings.HasPrefix(err.Error(), "passivetotal: check quota: ") {
+				t.Errorf("period %d: check = %v, want the read's HTTP 500", period, err)
+			}
+		}
+		if n := e.srv.Calls(passivetotaltest.EndpointQuota); n != period {
+			t.Errorf("period %d: %d quota calls in all, want %d (one per period)", period, n, period)
+		}
+	}
+	check(1)
+	e.clock.Advance(4 * time.Second)
+	check(1)
+	err := e.client.CheckQuota(t.Context())
+	if want := "passivetotal: check quota: not read again for 1s after a failed read: giving up after 1 attempts: GET /account/quota: HTTP 500"; err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("remembered failure = %v, want it to start with %q", err, want)
+	}
+	e.clock.Advance(time.Second) // the error TTL has passed
+	check(2)
+	e.clock.Advance(5 * time.Second)
+	e.srv.ClearFaults()
+	if err := e.client.CheckQuota(t.Context()); err != nil {
+		t.Fatalf("check once the endpoint recovered: %v", err)
+	}
+	if err := e.client.CheckQuota(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.srv.Calls(passivetotaltest.EndpointQuota); n != 3 {
+		t.Errorf("%d quota calls in all, want 3 (the recovered reading is cached)", n)
+	}
+	if !strings.Contains(e.logs.String(), `"msg":"passivetotal quota read failed"`) {
+		t.Errorf("failed read not logged:\n%s", e.logs)
+	}
+}
+
+// TestCheckQuotaAbandonedRead: when every waiting check gives up, the read
+// is cancelled, its failure is not remembered and the next check reads again.
+func TestCheckQuotaAbandonedRead(t *testing.T) {
+	e := setup(t, nil)
+	release := e.srv.Hold(passivetotaltest.EndpointQuota)
+	defer release()
+	ctx, cancel := context.WithCancel(t.Context())
+	errs := make(chan error, 2)
+	for range 2 {
+		go func() { errs <- e.client.CheckQuota(ctx) }()
+	}
+	waitFor(t, "2 checks wait for the read", func() bool { return passivetotal.QuotaWaiters(e.client) == 2 })
+	cancel()
+	for range 2 {
+		if err := <-errs; !errors.Is(err, context.Canceled) {
+			t.Errorf("cancelled check = %v, want context.Canceled", err)
+		}
+	}
+	release()
+	if err := e.client.CheckQuota(t.Context()); err != nil {
+		t.Errorf("check after an abandoned read = %v, want a fresh read", err)
+	}
+	if n := e.srv.Calls(passivetotaltest.EndpointQuota); n != 2 {
+		t.Errorf("%d quota calls, want 2", n)
 	}
 }

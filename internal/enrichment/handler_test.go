@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -222,5 +223,68 @@ func TestEnrichTLPIsPerEntity(t *testing.T) {
 	}
 	if len(res.Objects) == 0 || srv.Calls(passivetotaltest.EndpointPassiveDNS) != 1 {
 		t.Errorf("unmarked entity not looked up: %d objects, %d calls", len(res.Objects), srv.Calls(passivetotaltest.EndpointPassiveDNS))
+	}
+}
+
+// TestEnrichConcurrentQuotaRead: 8 concurrent requests (the default
+// CONNECTOR_CONCURRENCY) share one quota read. While the quota endpoint
+// fails, the read is made once (3 tries) and every request ends in error at
+// once with its cause, where each request used to read again in turn.
+func TestEnrichConcurrentQuotaRead(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		fail      bool
+		wantQuota int
+	}{
+		{name: "slow answer", wantQuota: 1},
+		{name: "failing endpoint", fail: true, wantQuota: 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			src, srv := newSource(t)
+			if tt.fail {
+				srv.Fail(passivetotaltest.EndpointQuota, 500, 0, "")
+			}
+			release := srv.Hold(passivetotaltest.EndpointQuota)
+			defer release()
+			h := newHandler(src, "")
+			const n = 8
+			errs := make(chan error, n)
+			for i := range n {
+				go func() {
+					_, err := h.Enrich(t.Context(), request(t, "domain-name", fmt.Sprintf("host%d.passivetotal.org", i), ""))
+					errs <- err
+				}()
+			}
+			deadline := time.Now().Add(10 * time.Second)
+			for srv.Calls(passivetotaltest.EndpointQuota) == 0 {
+				if time.Now().After(deadline) {
+					t.Fatal("no quota read within 10 s")
+				}
+				time.Sleep(time.Millisecond)
+			}
+			release()
+			for range n {
+				err := <-errs
+				switch {
+				case tt.fail && (err == nil || !strings.Contains(err.Error(), "passivetotal lookup failed") || !strings.Contains(err.Error(), "HTTP 500")):
+					t.Errorf("Enrich() = %v, want the quota read's HTTP 500", err)
+				case !tt.fail && err != nil:
+					t.Errorf("Enrich() = %v", err)
+				}
+			}
+			if got := srv.Calls(passivetotaltest.EndpointQuota); got != tt.wantQuota {
+				t.Errorf("%d concurrent requests made %d quota calls, want %d", n, got, tt.wantQuota)
+			}
+			wantDNS := n
+			if tt.fail {
+				wantDNS = 0
+			}
+			if got := srv.Calls(passivetotaltest.EndpointPassiveDNS); got != wantDNS {
+				t.Errorf("passive DNS calls = %d, want %d", got, wantDNS)
+			}
+		})
 	}
 }

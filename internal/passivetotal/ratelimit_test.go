@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -240,5 +241,47 @@ func TestRateLimitPauseCapped(t *testing.T) {
 	}
 	if err := <-res; err != nil {
 		t.Errorf("request after the pause = %v", err)
+	}
+}
+
+// TestRateLimitPauseBeyondBudget: a request waiting to retry after a 500
+// gives up, without calling, when another request's 429 pauses the client
+// past its retry budget; the one that got the 429 succeeds after the pause.
+func TestRateLimitPauseBeyondBudget(t *testing.T) {
+	client, srv, clock := setupSim(t, passivetotal.WithRetry(5, 30*time.Second), passivetotal.WithBackoff(10*time.Second, 10*time.Second))
+	srv.Fail(passivetotaltest.EndpointPassiveDNS, 500, 1, "")
+	srv.Fail(passivetotaltest.EndpointPassiveDNS, 429, 1, "30")
+	a, b := make(chan error, 1), make(chan error, 1)
+	go func() {
+		_, err := client.PassiveDNS(t.Context(), "passivetotal.org", time.Time{})
+		a <- err
+	}()
+	waitFor(t, "A backs off after its 500 (5 to 15 s)", func() bool { return clock.Sleeping() == 1 })
+	go func() {
+		if err := clock.Sleep(t.Context(), 4*time.Second); err != nil {
+			b <- err
+			return
+		}
+		_, err := client.PassiveDNS(t.Context(), "passivetotal.org", time.Time{})
+		b <- err
+	}()
+	waitFor(t, "B sleeps until t=4s", func() bool { return clock.Sleeping() == 2 })
+	clock.Step() // t=4s: B gets the 429, the client pauses until t=34s
+	waitFor(t, "B waits for the pause", func() bool { return clock.Sleeping() == 2 && srv.Calls(passivetotaltest.EndpointPassiveDNS) == 2 })
+	clock.Step() // A wakes: its budget ends at t=30s
+	err := <-a
+	var ae *passivetotal.APIError
+	if !errors.As(err, &ae) || ae.Status != 500 || !strings.Contains(err.Error(), "giving up after 1 attempts, rate limit pause ends after the retry budget") {
+		t.Errorf("A = %v, want it to give up on the pause with its last error", err)
+	}
+	if n := srv.Calls(passivetotaltest.EndpointPassiveDNS); n != 2 {
+		t.Errorf("%d calls, want 2: A must not call during the pause", n)
+	}
+	clock.Step()
+	if err := <-b; err != nil {
+		t.Errorf("B after the pause = %v", err)
+	}
+	if got := clock.Now().Sub(epoch); got != 34*time.Second {
+		t.Errorf("B succeeded at t=%v, want 34s", got)
 	}
 }

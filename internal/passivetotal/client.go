@@ -93,8 +93,9 @@ func WithTimeout(d time.Duration) Option {
 }
 
 // WithRetry bounds one call to maxTries attempts and maxElapsed in total,
-// delays included; defaults [DefaultMaxTries] and [DefaultMaxElapsed]. A
-// maxTries of 1 disables retries.
+// delays included, counted from the first attempt; defaults [DefaultMaxTries]
+// and [DefaultMaxElapsed]. A maxTries of 1 disables retries. maxElapsed also
+// caps the pause a 429 imposes on every call of the client.
 func WithRetry(maxTries int, maxElapsed time.Duration) Option {
 	return func(c *Client) { c.maxTries, c.maxElapsed = maxTries, maxElapsed }
 }
@@ -114,7 +115,8 @@ func WithMaxBodySize(n int64) Option {
 }
 
 // WithQuotaCacheTTL sets how long [Client.CheckQuota] trusts a quota reading;
-// default [DefaultQuotaCacheTTL]. Zero reads the quota on every check.
+// default [DefaultQuotaCacheTTL]. Zero reads the quota on every check (checks
+// made while a read is in flight share it).
 func WithQuotaCacheTTL(d time.Duration) Option {
 	return func(c *Client) { c.quota.ttl = d }
 }

@@ -22,8 +22,12 @@
 //
 // Transport errors, HTTP 429 (unless it reports quota exhaustion) and 5xx are
 // retried with exponential backoff and jitter, honouring Retry-After, bounded by
-// a number of tries and a total time budget. The API key and the Authorization
-// header never appear in errors or log lines.
+// a number of tries and a total time budget. A 429 is taken as the account's
+// rate limit: it pauses every call of the client (not only the request that
+// got it) until its Retry-After, at most the time budget, or for the backoff
+// delay when absent; calls wait for the pause, each bounded by its context.
+// The API key and the Authorization header never appear in errors or log
+// lines.
 //
 // # Quota
 //
@@ -31,4 +35,7 @@
 // cached quota reading (refreshed after a TTL) plus the number of passive DNS
 // queries made since, and once the quota is known to be exhausted every search
 // fails fast with [ErrQuotaExceeded], without calling the API, until the reset.
+// Concurrent checks share one quota read, and a failed read is remembered for
+// a few seconds ([DefaultQuotaErrorTTL]) so that a failing quota endpoint is
+// called once per period and checks fail at once with its error.
 package passivetotal

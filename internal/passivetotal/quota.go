@@ -106,7 +106,8 @@ func (q *Quota) Exceeded() bool {
 }
 
 // Quota reads the account's search quota. It refreshes the reading
-// [Client.CheckQuota] uses.
+// [Client.CheckQuota] uses. It always calls the API: neither the cached
+// reading nor a remembered failed read applies.
 //
 // GET /v2/account/quota
 func (c *Client) Quota(ctx context.Context) (*Quota, error) {

@@ -18,8 +18,7 @@
 // standard_id and GraphQL type, so fragments on the ThreatActor, Identity and
 // Location interfaces apply as on the platform. Snapshots (Connector, Work,
 // Objects, Envelopes…) and fault injection (SetDown, FailNext, RefuseWork)
-// support
-// assertions.
+// support assertions.
 //
 // Choices where the platform could not be reproduced exactly are documented
 // on the functions concerned: the splitter used for multi-object bundles is

@@ -52,7 +52,7 @@ func (s *logSink) add(r logRecord) {
 	s.changed = make(chan struct{})
 }
 
-// find returns the records with this message (all levels when level is nil).
+// find returns the records with this message.
 func (s *logSink) find(message string) []logRecord {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -68,17 +68,23 @@ func (s *logSink) find(message string) []logRecord {
 // waitFor waits until a record with this message was logged.
 func (s *logSink) waitFor(t *testing.T, ctx context.Context, message string) {
 	t.Helper()
+	s.waitUntil(t, ctx, fmt.Sprintf("a %q log record", message), func() bool { return len(s.find(message)) > 0 })
+}
+
+// waitUntil waits until cond, evaluated after each record, holds.
+func (s *logSink) waitUntil(t *testing.T, ctx context.Context, what string, cond func() bool) {
+	t.Helper()
 	for {
 		s.mu.Lock()
 		ch := s.changed
 		s.mu.Unlock()
-		if len(s.find(message)) > 0 {
+		if cond() {
 			return
 		}
 		select {
 		case <-ch:
 		case <-ctx.Done():
-			t.Fatalf("no %q log record", message)
+			t.Fatalf("timed out waiting for %s", what)
 		}
 	}
 }
@@ -479,8 +485,9 @@ func TestIntegrationFailedRequestLoggedAsFailure(t *testing.T) {
 	if len(failed.Errors) != 1 || !strings.Contains(failed.Errors[0], "quota exceeded") || len(fine.Errors) != 0 {
 		t.Fatalf("work errors = %v and %v, want the failure on the first only", failed.Errors, fine.Errors)
 	}
-	logs.waitFor(t, ctx, "Enrichment request failed")
-	logs.waitFor(t, ctx, "Enrichment request done")
+	logs.waitUntil(t, ctx, "one closing record per request", func() bool {
+		return len(logs.find("Enrichment request failed"))+len(logs.find("Enrichment request done")) >= 2
+	})
 	for _, r := range logs.find("Enrichment request done") {
 		if r.Attrs["work_id"] == works[0] {
 			t.Errorf("the failed request was logged as done: %+v", r)

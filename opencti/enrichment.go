@@ -308,12 +308,13 @@ func (a attempt) headers(current map[string]any, refused bool) map[string]any {
 	if refused {
 		next++
 	}
-	out[AttemptHeader] = int32(min(a.number+1, math.MaxInt32))
-	out[RefusedHeader] = int32(min(next, math.MaxInt32))
+	out[AttemptHeader] = int64(a.number + 1)
+	out[RefusedHeader] = int64(next)
 	return out
 }
 
-// headerInt reads an integer header, 0 when absent or not an integer.
+// headerInt reads an integer header (as AMQP tables carry them), 0 when
+// absent or not an integer.
 func headerInt(h map[string]any, key string) int {
 	switch v := h[key].(type) {
 	case int8:
@@ -323,15 +324,17 @@ func headerInt(h map[string]any, key string) int {
 	case int32:
 		return int(v)
 	case int64:
-		return int(min(v, math.MaxInt32))
-	case int:
-		return min(v, math.MaxInt32)
+		if v > math.MaxInt32 {
+			return math.MaxInt32
+		}
+		if v < 0 {
+			return 0
+		}
+		return int(v)
 	case uint8:
 		return int(v)
 	case uint16:
 		return int(v)
-	case uint32:
-		return int(min(v, math.MaxInt32))
 	}
 	return 0
 }

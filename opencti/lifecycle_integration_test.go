@@ -137,7 +137,7 @@ func listenQueueDepth(t *testing.T, h *opencti.Helper) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
+	defer func() { _ = conn.Close() }()
 	ch, err := conn.Channel()
 	if err != nil {
 		t.Fatal(err)

@@ -11,5 +11,9 @@
 //
 // Unlike pycti, a request message is acknowledged only after its result has
 // been published and its work reported (or its failure reported), so a crash
-// or a shutdown never loses a request: RabbitMQ redelivers it.
+// or a shutdown never loses a request: RabbitMQ redelivers it. On shutdown the
+// requests in flight keep publishing for CONNECTOR_SHUTDOWN_TIMEOUT; call
+// [Helper.Close] once the listener returned. A request whose outcome the
+// platform refuses to record is retried at the tail of the queue, then given
+// up after [MaxRequestAttempts] (docs/decisions/0001-ack-after-publish.md).
 package opencti

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
+	"net/http"
 	"strings"
 	"time"
 
@@ -31,17 +33,49 @@ type Result struct {
 // through unchanged so the playbook goes on).
 type EnrichmentFunc func(ctx context.Context, r *Request) (Result, error)
 
-// retryPause is how long a request whose outcome could not be reported waits
-// before it is handed back to RabbitMQ for another attempt.
-const retryPause = 5 * time.Second
+// Retry policy of the requests whose outcome cannot be recorded (see
+// docs/decisions/0001-ack-after-publish.md).
+const (
+	// MaxRequestAttempts is how many times a request is tried while the
+	// platform refuses to record its outcome (workToReceived or workToProcessed
+	// answered with an error about this request, not an outage). After the
+	// last refusal the request is given up: logged at ERROR, counted in
+	// requests_dropped_total, reported in error on its work when the platform
+	// accepts it, and acknowledged.
+	MaxRequestAttempts = 5
+	// DefaultRetryPause is the pause before the second attempt of a request;
+	// it doubles with each attempt, up to 30 times its value.
+	DefaultRetryPause = time.Second
+	// AttemptHeader is the AMQP header carrying the attempt number (2, 3…) of
+	// a request put back at the tail of the listen queue by the runtime.
+	AttemptHeader = "x-opencti-attempt"
+	// RefusedHeader is the AMQP header carrying how many earlier attempts of
+	// a request the platform refused.
+	RefusedHeader = "x-opencti-refused"
+
+	// maxRetryPauseFactor caps the retry pause at this many times the first one.
+	maxRetryPauseFactor = 30
+	// republishTimeout bounds putting a request back in its queue.
+	republishTimeout = 30 * time.Second
+)
 
 // ListenEnrichment consumes the listen queue until ctx is done, calling fn for
 // each request, up to CONNECTOR_CONCURRENCY at once (§4). A message is
 // acknowledged only once its result is published and its work reported, or
 // its failure reported; a malformed message is rejected without requeue and
-// its work (when an id can be read) reported in error. On shutdown in-flight
-// requests get CONNECTOR_SHUTDOWN_TIMEOUT to finish; the others stay in the
-// queue for the next instance.
+// its work (when an id can be read) reported in error.
+//
+// When the outcome of a request cannot be recorded (workToReceived or
+// workToProcessed failed), the request is put back at the tail of the queue
+// after a pause growing with each attempt, so that it never holds up the
+// requests behind it; after [MaxRequestAttempts] refusals by the platform it
+// is given up (an unreachable platform is retried without limit).
+//
+// When ctx ends, no new request is taken; requests in flight keep their
+// context, their OpenCTI calls and the publisher for CONNECTOR_SHUTDOWN_TIMEOUT.
+// Those that cannot finish in time see their context cancelled and are handed
+// back to RabbitMQ unacknowledged, never reported in error: the next instance
+// processes them. ListenEnrichment then returns nil; call [Helper.Close] after it.
 func (h *Helper) ListenEnrichment(ctx context.Context, fn EnrichmentFunc) error {
 	if h.reg == nil {
 		return errors.New("listen: the connector is not started")
@@ -54,7 +88,9 @@ func (h *Helper) ListenEnrichment(ctx context.Context, fn EnrichmentFunc) error 
 		broker.WithLogger(h.log),
 	)
 	h.log.Info("Listening for enrichment requests", "queue", h.reg.Config.Listen, "concurrency", h.cfg.Connector.Concurrency)
-	if err := consumer.Run(ctx, func(dctx context.Context, d *broker.Delivery) { h.handleDelivery(dctx, d, fn) }); err != nil {
+	// Handlers get the consumer's context (alive through the grace period),
+	// ctx only tells them the connector is stopping.
+	if err := consumer.Run(ctx, func(dctx context.Context, d *broker.Delivery) { h.handleDelivery(ctx, dctx, d, fn) }); err != nil {
 		return fmt.Errorf("listen on %s: %w", h.reg.Config.Listen, err)
 	}
 	return nil
@@ -71,43 +107,46 @@ func (h *Helper) InScope(entityType string) bool {
 	return false
 }
 
-func (h *Helper) handleDelivery(ctx context.Context, d *broker.Delivery, fn EnrichmentFunc) {
+// handleDelivery runs one request. stopping ends when the connector stops;
+// ctx, the handler's context, stays alive through the shutdown grace period.
+func (h *Helper) handleDelivery(stopping, ctx context.Context, d *broker.Delivery, fn EnrichmentFunc) {
 	req, err := ParseRequest(d.Body)
 	if err != nil {
 		h.rejectMalformed(ctx, d, req, err)
 		return
 	}
-	req.Redelivered = d.Redelivered
+	try := attemptOf(d)
+	req.Attempt = try.number
+	req.Redelivered = d.Redelivered || try.number > 1
 	log := h.log.With("work_id", req.WorkID, "entity_id", req.EntityID, "entity_type", req.EntityType)
 	if req.Playbook != nil {
 		log = log.With("playbook_id", req.Playbook.PlaybookID, "execution_id", req.Playbook.ExecutionID)
 	}
-	log.Debug("Enrichment request received", "redelivered", d.Redelivered)
+	log.Debug("Enrichment request received", "redelivered", req.Redelivered, "attempt", req.Attempt)
 	start := h.now().UTC()
 	if req.WorkID != "" {
 		if err := h.api.WorkToReceived(ctx, req.WorkID, "Connector ready to process the operation"); err != nil {
-			h.giveBack(ctx, d, log, fmt.Errorf("mark work received: %w", err))
+			h.retryLater(stopping, ctx, d, req, try, log, fmt.Errorf("mark work received: %w", err))
 			return
 		}
 	}
-	msg, err := h.process(ctx, req, fn, start, log)
-	if err != nil && ctx.Err() != nil {
+	msg, perr := h.process(ctx, req, fn, start, log)
+	if perr != nil && ctx.Err() != nil {
 		// Shutdown ran out of grace: leave the request to the next instance.
-		h.giveBack(ctx, d, log, err)
+		h.handBack(d, log, perr)
 		return
 	}
-	if err != nil {
+	if perr != nil {
 		h.metrics.Error()
-		log.Error("Error in message processing, reporting error to API", "error", err)
-		if req.WorkID != "" {
-			if rerr := h.api.WorkToProcessed(ctx, req.WorkID, err.Error(), true); rerr != nil {
-				h.giveBack(ctx, d, log, fmt.Errorf("report work in error: %w", rerr))
-				return
-			}
+	}
+	if req.WorkID != "" {
+		report, inError, what := msg, false, "report work processed"
+		if perr != nil {
+			// perr is named but not wrapped: only the reporting error classifies the retry.
+			report, inError, what = perr.Error(), true, fmt.Sprintf("report work in error (%v)", perr)
 		}
-	} else if req.WorkID != "" {
-		if rerr := h.api.WorkToProcessed(ctx, req.WorkID, msg, false); rerr != nil {
-			h.giveBack(ctx, d, log, fmt.Errorf("report work processed: %w", rerr))
+		if err := h.api.WorkToProcessed(ctx, req.WorkID, report, inError); err != nil {
+			h.retryLater(stopping, ctx, d, req, try, log, fmt.Errorf("%s: %w", what, err))
 			return
 		}
 	}
@@ -115,7 +154,12 @@ func (h *Helper) handleDelivery(ctx context.Context, d *broker.Delivery, fn Enri
 		log.Warn("Acknowledging the request failed, RabbitMQ will redeliver it", "error", err)
 		return
 	}
-	log.Info("Enrichment request done", "message", msg, "duration_seconds", h.now().Sub(start).Seconds())
+	took := h.now().Sub(start).Seconds()
+	if perr != nil {
+		log.Error("Enrichment request failed", "error", perr, "attempt", req.Attempt, "duration_seconds", took)
+		return
+	}
+	log.Info("Enrichment request done", "message", msg, "attempt", req.Attempt, "duration_seconds", took)
 }
 
 // process runs one request: entity read, handler, then publish (or the
@@ -240,19 +284,156 @@ func (h *Helper) rejectMalformed(ctx context.Context, d *broker.Delivery, req *R
 	}
 }
 
-// giveBack returns a request to RabbitMQ after a pause, when its outcome could
-// not be reported (OpenCTI unreachable) or shutdown interrupted it.
-func (h *Helper) giveBack(ctx context.Context, d *broker.Delivery, log *slog.Logger, err error) {
+// attempt is where a request stands in its retries, read from its headers.
+type attempt struct {
+	number  int // 1 for the first attempt
+	refused int // earlier attempts the platform refused
+}
+
+func attemptOf(d *broker.Delivery) attempt {
+	return attempt{
+		number:  max(1, headerInt(d.Headers, AttemptHeader)),
+		refused: max(0, headerInt(d.Headers, RefusedHeader)),
+	}
+}
+
+// headers returns the headers of the next attempt, after this one failed
+// (refused by the platform or not).
+func (a attempt) headers(current map[string]any, refused bool) map[string]any {
+	out := make(map[string]any, len(current)+2)
+	for k, v := range current {
+		out[k] = v
+	}
+	next := a.refused
+	if refused {
+		next++
+	}
+	out[AttemptHeader] = int64(a.number + 1)
+	out[RefusedHeader] = int64(next)
+	return out
+}
+
+// headerInt reads an integer header (as AMQP tables carry them), 0 when
+// absent or not an integer.
+func headerInt(h map[string]any, key string) int {
+	switch v := h[key].(type) {
+	case int8:
+		return int(v)
+	case int16:
+		return int(v)
+	case int32:
+		return int(v)
+	case int64:
+		if v > math.MaxInt32 {
+			return math.MaxInt32
+		}
+		if v < 0 {
+			return 0
+		}
+		return int(v)
+	case uint8:
+		return int(v)
+	case uint16:
+		return int(v)
+	}
+	return 0
+}
+
+// refusedByPlatform tells whether the platform answered a work call with an
+// error about this request (a GraphQL error, a 4xx), which retrying may not
+// cure, rather than being unreachable, overloaded or refusing the connector
+// itself (transport errors, 5xx, 408, 429, authentication), which affects
+// every request and must never make one be given up.
+func refusedByPlatform(err error) bool {
+	if isAuthError(err) {
+		return false
+	}
+	var httpErr *api.HTTPError
+	if errors.As(err, &httpErr) {
+		return httpErr.Status >= 400 && httpErr.Status < 500 &&
+			httpErr.Status != http.StatusRequestTimeout && httpErr.Status != http.StatusTooManyRequests
+	}
+	var gqlErr *api.GraphQLError
+	return errors.As(err, &gqlErr)
+}
+
+// retryLater deals with a request whose outcome could not be recorded. On
+// shutdown it is handed back to RabbitMQ as it is. Otherwise, after a pause,
+// it is put back at the tail of the listen queue with its attempt count (the
+// original is acknowledged once the copy is confirmed), so that the requests
+// behind it go on; after MaxRequestAttempts refusals it is given up.
+func (h *Helper) retryLater(stopping, ctx context.Context, d *broker.Delivery, req *Request, try attempt, log *slog.Logger, cause error) {
+	if ctx.Err() != nil || stopping.Err() != nil {
+		h.handBack(d, log, cause)
+		return
+	}
+	refused := refusedByPlatform(cause)
+	if refused && try.refused+1 >= MaxRequestAttempts {
+		h.giveUp(ctx, d, req, try, log, cause)
+		return
+	}
 	h.metrics.Error()
-	log.Error("Request not finished, handing it back to RabbitMQ", "error", err)
-	if ctx.Err() == nil {
-		select {
-		case <-ctx.Done():
-		case <-time.After(retryPause):
+	pause := h.retryPauseFor(try.number)
+	log.Warn("Recording the request's outcome failed, retrying it later", "error", cause,
+		"attempt", try.number, "refused_by_platform", refused, "retry_in", pause.String())
+	timer := time.NewTimer(pause)
+	defer timer.Stop()
+	select {
+	case <-stopping.Done():
+		h.handBack(d, log, cause)
+		return
+	case <-ctx.Done():
+		h.handBack(d, log, cause)
+		return
+	case <-timer.C:
+	}
+	pctx, cancel := context.WithTimeout(ctx, republishTimeout)
+	defer cancel()
+	if err := h.publisher.PublishWithHeaders(pctx, "", h.reg.Config.Listen, try.headers(d.Headers, refused), d.Body); err != nil {
+		log.Warn("Putting the request back at the tail of its queue failed, requeueing it", "error", err)
+		h.handBack(d, log, cause)
+		return
+	}
+	if err := d.Ack(); err != nil {
+		log.Warn("Acknowledging a request put back in its queue failed: it may be processed twice", "error", err)
+	}
+}
+
+// retryPauseFor is the pause before the attempt after attempt n.
+func (h *Helper) retryPauseFor(n int) time.Duration {
+	p := max(h.retryPause, 0)
+	for i := 1; i < n && p < maxRetryPauseFactor*h.retryPause; i++ {
+		p *= 2
+	}
+	return min(p, maxRetryPauseFactor*h.retryPause)
+}
+
+// giveUp drops a request the platform refused MaxRequestAttempts times:
+// loudly, counted, reported in error on its work when the platform accepts
+// it, then acknowledged.
+func (h *Helper) giveUp(ctx context.Context, d *broker.Delivery, req *Request, try attempt, log *slog.Logger, cause error) {
+	h.metrics.Error()
+	h.metrics.RequestDropped()
+	log.Error("Enrichment request given up: the platform refused to record its outcome",
+		"error", cause, "attempt", try.number, "refused", try.refused+1, "max_refusals", MaxRequestAttempts)
+	if req.WorkID != "" {
+		msg := fmt.Sprintf("Request given up after %d refused attempts: %v", try.refused+1, cause)
+		if err := h.api.WorkToProcessed(ctx, req.WorkID, msg, true); err != nil {
+			log.Warn("Reporting the given-up request on its work failed", "error", err)
 		}
 	}
-	if rerr := d.Reject(true); rerr != nil {
-		log.Debug("Requeue failed; RabbitMQ redelivers unacknowledged messages when the channel closes", "error", rerr)
+	if err := d.Ack(); err != nil {
+		log.Warn("Acknowledging the given-up request failed, RabbitMQ will redeliver it", "error", err)
+	}
+}
+
+// handBack returns a request to RabbitMQ unacknowledged (requeued at the head
+// of the queue, or redelivered when the channel closes), without counting an
+// attempt: shutdown interrupted it, or it could not be put back at the tail.
+func (h *Helper) handBack(d *broker.Delivery, log *slog.Logger, cause error) {
+	log.Warn("Request not finished, handing it back to RabbitMQ", "error", cause)
+	if err := d.Reject(true); err != nil {
+		log.Debug("Requeue failed; RabbitMQ redelivers unacknowledged messages when the channel closes", "error", err)
 	}
 }
 

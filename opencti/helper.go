@@ -52,6 +52,11 @@ func WithStartBackoff(initial, maxWait time.Duration) Option {
 	return func(h *Helper) { h.startBackoff, h.startBackoffMax = initial, maxWait }
 }
 
+// WithRetryPause sets the first pause before an enrichment request whose
+// outcome could not be recorded is put back in its queue; it doubles with
+// each attempt, up to 30 times d (default [DefaultRetryPause]; tests).
+func WithRetryPause(d time.Duration) Option { return func(h *Helper) { h.retryPause = d } }
+
 // WithAPIClient replaces the GraphQL client built from the configuration.
 func WithAPIClient(c *api.Client) Option { return func(h *Helper) { h.api = c } }
 
@@ -69,6 +74,7 @@ type Helper struct {
 	pingInterval       time.Duration
 	startBackoff       time.Duration
 	startBackoffMax    time.Duration
+	retryPause         time.Duration
 
 	reg       *api.Registration
 	mq        broker.Config
@@ -91,6 +97,7 @@ func New(cfg config.Config, opts ...Option) (*Helper, error) {
 		pingInterval:    PingInterval,
 		startBackoff:    2 * time.Second,
 		startBackoffMax: time.Minute,
+		retryPause:      DefaultRetryPause,
 	}
 	for _, o := range opts {
 		o(h)
@@ -144,7 +151,10 @@ func (h *Helper) Registration() *api.Registration { return h.reg }
 // backoff while it is unreachable (logging each failure), registers the
 // connector, applies the MQ_* overrides, starts the metrics server when
 // enabled and the ping loop (first ping at once, then every 40 s) unless the
-// connector runs once. The ping loop and the metrics server stop with ctx.
+// connector runs once. The ping loop and the metrics server stop with ctx;
+// the publisher does not: requests still running when ctx ends must be able
+// to publish their results during CONNECTOR_SHUTDOWN_TIMEOUT. Call
+// [Helper.Close] once [Helper.ListenEnrichment] or [Helper.Schedule] returned.
 func (h *Helper) Start(ctx context.Context) error {
 	version, err := h.waitForPlatform(ctx)
 	if err != nil {
@@ -194,14 +204,24 @@ func (h *Helper) Start(ctx context.Context) error {
 		h.setBuffering(true)
 		h.log.Warn("Publishing to RabbitMQ failed, retrying", "error", err)
 	}))
-	context.AfterFunc(ctx, func() {
-		if err := h.publisher.Close(); err != nil {
-			h.log.Debug("Closing the publisher failed", "error", err)
-		}
-	})
 	if !h.runsOnce() {
 		h.pingDone = make(chan struct{})
 		go h.pingLoop(ctx)
+	}
+	return nil
+}
+
+// Close closes the publisher: later bundles fail with [broker.ErrClosed]. Call
+// it after [Helper.ListenEnrichment] or [Helper.Schedule] returned, when no
+// handler publishes any more (ListenEnrichment returns once in-flight requests
+// finished or were handed back to RabbitMQ). Close is idempotent, does
+// nothing before [Helper.Start] and always returns nil.
+func (h *Helper) Close() error {
+	if h.publisher == nil {
+		return nil
+	}
+	if err := h.publisher.Close(); err != nil {
+		return fmt.Errorf("close publisher: %w", err)
 	}
 	return nil
 }

@@ -59,6 +59,7 @@ func startHelper(t *testing.T, ctx context.Context, cfg config.Config, opts ...o
 	if err := h.Start(ctx); err != nil {
 		t.Fatalf("Start() = %v", err)
 	}
+	t.Cleanup(func() { _ = h.Close() })
 	return h
 }
 

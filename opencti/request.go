@@ -36,9 +36,16 @@ type Request struct {
 	Playbook *Playbook
 	// Entity is the entity as read through the GraphQL API before the handler runs.
 	Entity *api.Entity
-	// Redelivered tells the message was delivered before (a previous attempt
-	// did not finish): handlers must be idempotent.
+	// Redelivered tells the request was taken before: RabbitMQ redelivered
+	// it (a previous instance stopped or crashed before the end) or the
+	// runtime put it back in the queue for another attempt (Attempt > 1).
+	// A previous attempt may have gone as far as publishing its bundle and
+	// adding expectations to the work: handlers must be idempotent.
 	Redelivered bool
+	// Attempt is 1 for the first attempt and grows each time the runtime
+	// puts the request back in its queue because its outcome could not be
+	// recorded (see [MaxRequestAttempts]); a RabbitMQ redelivery keeps it.
+	Attempt int
 }
 
 // Playbook is the playbook context of a request (internal.playbook).

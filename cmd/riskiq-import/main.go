@@ -81,6 +81,7 @@ func runContext(ctx context.Context, args []string, env config.LookupEnv, stdout
 		log.Error("Connector start failed", "error", err)
 		return 1
 	}
+	defer func() { _ = helper.Close() }()
 	m.SetState(metrics.StateIdle)
 	var lastErr error
 	period := settings.SchedulePeriod()

@@ -70,6 +70,9 @@ func run(ctx context.Context, args []string, env config.LookupEnv, stdout, stder
 		log.Error("Connector start failed", "error", err)
 		return 1
 	}
+	// Closed only once the listener returned: requests in flight at SIGTERM
+	// publish their results during CONNECTOR_SHUTDOWN_TIMEOUT.
+	defer func() { _ = helper.Close() }()
 	if err := helper.ListenEnrichment(ctx, handler.Enrich); err != nil {
 		log.Error("Connector stopped", "error", err)
 		return 1

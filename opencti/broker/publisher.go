@@ -83,7 +83,24 @@ func NewPublisher(cfg Config, opts ...PublisherOption) *Publisher {
 // (the broker's reason names it; a channel closed by a concurrent publication to another
 // exchange is retried), and with ErrClosed after Close.
 func (p *Publisher) Publish(ctx context.Context, exchange, routingKey string, body []byte) error {
+	return p.publish(ctx, exchange, routingKey, nil, body)
+}
+
+// PublishWithHeaders is [Publisher.Publish] with AMQP application headers, e.g. to put a
+// message back at the tail of its queue (default exchange "", routing key = the queue name)
+// with an attempt count. The values must be of the types an AMQP table carries (string,
+// bool, int32, int64, float64, []byte, time.Time, nested tables and arrays): headers that do
+// not validate fail at once, before anything is sent.
+func (p *Publisher) PublishWithHeaders(ctx context.Context, exchange, routingKey string, headers map[string]any, body []byte) error {
+	if err := amqp.Table(headers).Validate(); err != nil {
+		return fmt.Errorf("publish to exchange %q: invalid headers: %w", exchange, err)
+	}
+	return p.publish(ctx, exchange, routingKey, amqp.Table(headers), body)
+}
+
+func (p *Publisher) publish(ctx context.Context, exchange, routingKey string, headers amqp.Table, body []byte) error {
 	msg := amqp.Publishing{
+		Headers:         headers,
 		DeliveryMode:    amqp.Persistent,
 		ContentEncoding: "utf-8",
 		Body:            body,

@@ -31,6 +31,7 @@ func ExampleMetrics() {
 	// opencti_riskiq_ping_api_errors_total 0
 	// opencti_riskiq_ping_api_total 0
 	// opencti_riskiq_records_sent_total 17
+	// opencti_riskiq_requests_dropped_total 0
 	// opencti_riskiq_runs_total 0
 	// opencti_riskiq_state{opencti_riskiq_state="idle"} 1
 	// opencti_riskiq_state{opencti_riskiq_state="running"} 0

@@ -2,7 +2,8 @@
 // under pycti's names, so that dashboards built for Python connectors keep
 // working: bundles_sent_total, records_sent_total, runs_total,
 // ping_api_total, ping_api_errors_total, errors_total, client_errors_total
-// and the enum state{state="idle"|"running"|"stopped"}, each prefixed with
+// and the enum state{state="idle"|"running"|"stopped"}, plus one of ours,
+// requests_dropped_total (enrichment requests given up), each prefixed with
 // "<namespace>_<subsystem>_" when configured, plus the Go runtime and process
 // collectors.
 //
@@ -53,6 +54,7 @@ type Metrics struct {
 	pingErrors   prometheus.Counter
 	errors       prometheus.Counter
 	clientErrors prometheus.Counter
+	dropped      prometheus.Counter
 
 	stateMu sync.Mutex // keeps exactly one state at 1
 	state   *prometheus.GaugeVec
@@ -77,11 +79,12 @@ func New(namespace, subsystem string) *Metrics {
 		pingErrors:   counter("ping_api_errors_total", "Number of errors when pinging the API"),
 		errors:       counter("errors_total", "Number of errors"),
 		clientErrors: counter("client_errors_total", "Number of client errors"),
+		dropped:      counter("requests_dropped_total", "Number of enrichment requests given up after the platform refused their outcome repeatedly"),
 		state: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: namespace, Subsystem: subsystem, Name: "state", Help: "State of connector",
 		}, []string{strings.ReplaceAll(stateName, ":", "_")}),
 	}
-	m.reg.MustRegister(m.bundlesSent, m.recordsSent, m.runs, m.pings, m.pingErrors, m.errors, m.clientErrors, m.state,
+	m.reg.MustRegister(m.bundlesSent, m.recordsSent, m.runs, m.pings, m.pingErrors, m.errors, m.clientErrors, m.dropped, m.state,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.SetState(StateIdle)
 	return m
@@ -150,6 +153,15 @@ func (m *Metrics) Error() {
 func (m *Metrics) ClientError() {
 	if m != nil {
 		m.clientErrors.Inc()
+	}
+}
+
+// RequestDropped counts an enrichment request given up (acknowledged without
+// its outcome recorded) after the platform refused it too many times. It is
+// not a pycti metric: alert on any increase.
+func (m *Metrics) RequestDropped() {
+	if m != nil {
+		m.dropped.Inc()
 	}
 }
 

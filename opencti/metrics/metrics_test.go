@@ -68,6 +68,7 @@ func TestNamesAndInitialValues(t *testing.T) {
 				p + "ping_api_errors_total":                  "0",
 				p + "errors_total":                           "0",
 				p + "client_errors_total":                    "0",
+				p + "requests_dropped_total":                 "0",
 				p + `state{` + tt.stateLabel + `="idle"}`:    "1",
 				p + `state{` + tt.stateLabel + `="running"}`: "0",
 				p + `state{` + tt.stateLabel + `="stopped"}`: "0",
@@ -111,14 +112,15 @@ func TestRecording(t *testing.T) {
 	m.ClientError()
 	m.ClientError()
 	m.ClientError()
+	m.RequestDropped()
 	samples, _ := scrape(t, m.Handler())
 	got := map[string]string{}
-	for _, k := range []string{"bundles_sent_total", "records_sent_total", "runs_total", "ping_api_total", "ping_api_errors_total", "errors_total", "client_errors_total"} {
+	for _, k := range []string{"bundles_sent_total", "records_sent_total", "runs_total", "ping_api_total", "ping_api_errors_total", "errors_total", "client_errors_total", "requests_dropped_total"} {
 		got[k] = samples[k]
 	}
 	want := map[string]string{
 		"bundles_sent_total": "3", "records_sent_total": "42", "runs_total": "2", "ping_api_total": "2",
-		"ping_api_errors_total": "1", "errors_total": "1", "client_errors_total": "3",
+		"ping_api_errors_total": "1", "errors_total": "1", "client_errors_total": "3", "requests_dropped_total": "1",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("counters (-want +got):\n%s", diff)
@@ -171,6 +173,7 @@ func TestNilMetricsIsANoOp(t *testing.T) {
 	m.Ping(false)
 	m.Error()
 	m.ClientError()
+	m.RequestDropped()
 	m.SetState(StateRunning)
 	rec := httptest.NewRecorder()
 	m.Handler().ServeHTTP(rec, httptest.NewRequestWithContext(t.Context(), http.MethodGet, "/metrics", nil))

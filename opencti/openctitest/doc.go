@@ -17,8 +17,8 @@
 // stixDomainObjects return with the platform's entity_type, parent_types,
 // standard_id and GraphQL type, so fragments on the ThreatActor, Identity and
 // Location interfaces apply as on the platform. Snapshots (Connector, Work,
-// Objects, Envelopes…) and fault injection (SetDown, FailNext) support
-// assertions.
+// Objects, Envelopes…) and fault injection (SetDown, FailNext, RefuseWork)
+// support assertions.
 //
 // Choices where the platform could not be reproduced exactly are documented
 // on the functions concerned: the splitter used for multi-object bundles is

@@ -207,7 +207,7 @@ func (s *Server) workEditObject(id string) map[string]any {
 		}
 	}
 	str := func(args map[string]any, k string) string { v, _ := args[k].(string); return v }
-	return map[string]any{
+	return s.refusable(id, map[string]any{
 		"delete": edit(func(map[string]any, time.Time) { s.works.remove(id) }),
 		"ping":   edit(func(_ map[string]any, now time.Time) { s.works.ping(id, now) }),
 		"reportExpectation": edit(func(args map[string]any, now time.Time) {
@@ -231,7 +231,7 @@ func (s *Server) workEditObject(id string) map[string]any {
 			inError, _ := args["inError"].(bool)
 			s.works.toProcessed(id, str(args, "message"), inError, now)
 		}),
-	}
+	})
 }
 
 // workObjectLocked builds the GraphQL Work object; s.mu must be held.

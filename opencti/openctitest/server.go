@@ -104,6 +104,7 @@ type Server struct {
 	entities     []*Entity
 	calls        map[string]int
 	failures     map[string][]failure
+	refusals     map[workField]*refusal
 	errors       []Error
 	requests     []Request
 	deliveries   []Delivery
@@ -154,6 +155,7 @@ func NewServer(tb testing.TB, opts ...Option) *Server {
 		works:        newWorkBook(),
 		calls:        map[string]int{},
 		failures:     map[string][]failure{},
+		refusals:     map[workField]*refusal{},
 		channels:     map[string]*amqp.Channel{},
 		workSequence: map[string]int{},
 	}

@@ -84,6 +84,21 @@ func (h *Helper) handleDelivery(ctx context.Context, d *broker.Delivery, fn Enri
 	}
 	log.Debug("Enrichment request received", "redelivered", d.Redelivered)
 	start := h.now().UTC()
+	if req.Redelivered && req.WorkID != "" {
+		done, err := h.workComplete(ctx, req.WorkID)
+		if err != nil {
+			h.giveBack(ctx, d, log, err)
+			return
+		}
+		if done {
+			if err := d.Ack(); err != nil {
+				log.Warn("Acknowledging the request failed, RabbitMQ will redeliver it", "error", err)
+				return
+			}
+			log.Info("Redelivered request acknowledged: its work is already complete")
+			return
+		}
+	}
 	if req.WorkID != "" {
 		if err := h.api.WorkToReceived(ctx, req.WorkID, "Connector ready to process the operation"); err != nil {
 			h.giveBack(ctx, d, log, fmt.Errorf("mark work received: %w", err))
@@ -91,8 +106,10 @@ func (h *Helper) handleDelivery(ctx context.Context, d *broker.Delivery, fn Enri
 		}
 	}
 	msg, err := h.process(ctx, req, fn, start, log)
-	if err != nil && ctx.Err() != nil {
-		// Shutdown ran out of grace: leave the request to the next instance.
+	if err != nil && (ctx.Err() != nil || errors.Is(err, ErrWorkUnsettled)) {
+		// Shutdown ran out of grace, or the work holds expectations this
+		// attempt could not match: leave the request to the next attempt,
+		// which reconciles the work (SendOptions.Retry).
 		h.giveBack(ctx, d, log, err)
 		return
 	}
@@ -106,6 +123,7 @@ func (h *Helper) handleDelivery(ctx context.Context, d *broker.Delivery, fn Enri
 			}
 		}
 	} else if req.WorkID != "" {
+		h.step(stepBeforeToProcessed)
 		if rerr := h.api.WorkToProcessed(ctx, req.WorkID, msg, false); rerr != nil {
 			h.giveBack(ctx, d, log, fmt.Errorf("report work processed: %w", rerr))
 			return
@@ -129,7 +147,7 @@ func (h *Helper) process(ctx context.Context, req *Request, fn EnrichmentFunc, s
 				return "", errors.Join(err, perr)
 			}
 		}
-		return "", err
+		return "", h.failed(ctx, req, err, log)
 	}
 	req.Entity = entity
 	if req.EntityType == "" {
@@ -145,21 +163,21 @@ func (h *Helper) process(ctx context.Context, req *Request, fn EnrichmentFunc, s
 		return h.finishPlaybook(ctx, req, res, err, start, log)
 	}
 	if err != nil {
-		return "", err
+		return "", h.failed(ctx, req, err, log)
 	}
 	if len(res.Objects) == 0 {
 		if res.Message == "" {
 			res.Message = "No information found"
 		}
-		return res.Message, nil
+		return res.Message, h.settleWork(ctx, req, log)
 	}
 	bundle, err := MarshalBundle(res.Objects)
 	if err != nil {
 		return "", err
 	}
-	n, err := h.SendBundle(ctx, bundle, SendOptions{WorkID: req.WorkID, ApplicantID: req.ApplicantID, DraftID: req.DraftID, Cleanup: true})
+	n, err := h.SendBundle(ctx, bundle, SendOptions{WorkID: req.WorkID, ApplicantID: req.ApplicantID, DraftID: req.DraftID, Cleanup: true, Retry: req.Redelivered})
 	if err != nil {
-		return "", err
+		return "", h.failed(ctx, req, err, log)
 	}
 	log.Debug("Bundle published", "parts", n)
 	if res.Message == "" {

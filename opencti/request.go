@@ -37,7 +37,10 @@ type Request struct {
 	// Entity is the entity as read through the GraphQL API before the handler runs.
 	Entity *api.Entity
 	// Redelivered tells the message was delivered before (a previous attempt
-	// did not finish): handlers must be idempotent.
+	// did not finish): handlers must be idempotent. The runtime reconciles
+	// the work with the earlier attempt (docs/decisions/0006): a request
+	// whose work is already complete is acknowledged without calling the
+	// handler.
 	Redelivered bool
 }
 

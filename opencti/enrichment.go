@@ -124,6 +124,21 @@ func (h *Helper) handleDelivery(stopping, ctx context.Context, d *broker.Deliver
 	}
 	log.Debug("Enrichment request received", "redelivered", req.Redelivered, "attempt", req.Attempt)
 	start := h.now().UTC()
+	if req.Redelivered && req.WorkID != "" {
+		done, err := h.workComplete(ctx, req.WorkID)
+		if err != nil {
+			h.retryLater(stopping, ctx, d, req, try, log, err)
+			return
+		}
+		if done {
+			if err := d.Ack(); err != nil {
+				log.Warn("Acknowledging the request failed, RabbitMQ will redeliver it", "error", err)
+				return
+			}
+			log.Info("Redelivered request acknowledged: its work is already complete")
+			return
+		}
+	}
 	if req.WorkID != "" {
 		if err := h.api.WorkToReceived(ctx, req.WorkID, "Connector ready to process the operation"); err != nil {
 			h.retryLater(stopping, ctx, d, req, try, log, fmt.Errorf("mark work received: %w", err))
@@ -136,6 +151,12 @@ func (h *Helper) handleDelivery(stopping, ctx context.Context, d *broker.Deliver
 		h.handBack(d, log, perr)
 		return
 	}
+	if perr != nil && errors.Is(perr, ErrWorkUnsettled) {
+		// The work holds expectations this attempt could not match: the
+		// next attempt reconciles it (SendOptions.Retry, decision 0006).
+		h.retryLater(stopping, ctx, d, req, try, log, perr)
+		return
+	}
 	if perr != nil {
 		h.metrics.Error()
 	}
@@ -145,6 +166,7 @@ func (h *Helper) handleDelivery(stopping, ctx context.Context, d *broker.Deliver
 			// perr is named but not wrapped: only the reporting error classifies the retry.
 			report, inError, what = perr.Error(), true, fmt.Sprintf("report work in error (%v)", perr)
 		}
+		h.step(stepBeforeToProcessed)
 		if err := h.api.WorkToProcessed(ctx, req.WorkID, report, inError); err != nil {
 			h.retryLater(stopping, ctx, d, req, try, log, fmt.Errorf("%s: %w", what, err))
 			return
@@ -173,7 +195,7 @@ func (h *Helper) process(ctx context.Context, req *Request, fn EnrichmentFunc, s
 				return "", errors.Join(err, perr)
 			}
 		}
-		return "", err
+		return "", h.failed(ctx, req, err, log)
 	}
 	req.Entity = entity
 	if req.EntityType == "" {
@@ -189,21 +211,21 @@ func (h *Helper) process(ctx context.Context, req *Request, fn EnrichmentFunc, s
 		return h.finishPlaybook(ctx, req, res, err, start, log)
 	}
 	if err != nil {
-		return "", err
+		return "", h.failed(ctx, req, err, log)
 	}
 	if len(res.Objects) == 0 {
 		if res.Message == "" {
 			res.Message = "No information found"
 		}
-		return res.Message, nil
+		return res.Message, h.settleWork(ctx, req, log)
 	}
 	bundle, err := MarshalBundle(res.Objects)
 	if err != nil {
 		return "", err
 	}
-	n, err := h.SendBundle(ctx, bundle, SendOptions{WorkID: req.WorkID, ApplicantID: req.ApplicantID, DraftID: req.DraftID, Cleanup: true})
+	n, err := h.SendBundle(ctx, bundle, SendOptions{WorkID: req.WorkID, ApplicantID: req.ApplicantID, DraftID: req.DraftID, Cleanup: true, Retry: req.Redelivered})
 	if err != nil {
-		return "", err
+		return "", h.failed(ctx, req, err, log)
 	}
 	log.Debug("Bundle published", "parts", n)
 	if res.Message == "" {

@@ -87,6 +87,10 @@ type Helper struct {
 	info   api.ConnectorInfo
 
 	pingDone chan struct{}
+
+	// testHook, set by tests only (export_test.go), is called at the steps
+	// of a request (step*) to simulate a kill there.
+	testHook func(step string)
 }
 
 // New builds a helper from a loaded configuration. It does no I/O.

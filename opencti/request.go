@@ -39,8 +39,9 @@ type Request struct {
 	// Redelivered tells the request was taken before: RabbitMQ redelivered
 	// it (a previous instance stopped or crashed before the end) or the
 	// runtime put it back in the queue for another attempt (Attempt > 1).
-	// A previous attempt may have gone as far as publishing its bundle and
-	// adding expectations to the work: handlers must be idempotent.
+	// Handlers must be idempotent. The runtime reconciles the work with the
+	// earlier attempt (docs/decisions/0006): a request whose work is already
+	// complete is acknowledged without calling the handler.
 	Redelivered bool
 	// Attempt is 1 for the first attempt and grows each time the runtime
 	// puts the request back in its queue because its outcome could not be

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/riskiq-opencti/connectors/opencti/api"
 	"github.com/riskiq-opencti/connectors/opencti/broker"
 	"github.com/riskiq-opencti/connectors/opencti/stix"
 )
@@ -22,6 +23,15 @@ type SendOptions struct {
 	// Cleanup drops references to objects absent from the bundle (pycti's
 	// cleanup_inconsistent_bundle).
 	Cleanup bool
+	// Retry tells that an earlier attempt of the same request may have added
+	// expectations to WorkID and published some of its parts (the request
+	// was redelivered: [Request.Redelivered]). SendBundle then reads the work
+	// first: when it is already complete nothing is sent; otherwise, with E
+	// expectations recorded and N parts to send, it adds max(E, N) - E
+	// expectations and publishes max(E, N) messages (the parts, repeated
+	// when E > N), so the work's processed count reaches its expected count
+	// whatever the earlier attempt did (docs/decisions/0006).
+	Retry bool
 }
 
 // ErrNothingToImport is returned by [Helper.SendBundle] when splitting leaves
@@ -31,11 +41,20 @@ var ErrNothingToImport = stix.ErrNothingToImport
 // SendBundle splits a STIX bundle into one-object messages (§7.2), adds the
 // expectations to the work, then publishes every part to the push exchange,
 // pipelined, and waits for the broker's confirms (§3.5; see
-// [broker.Publisher.PublishBatch]). It returns the number of parts published;
-// on a publishing error, the number of those confirmed (not necessarily the
-// first ones). With CONNECTOR_SEND_TO_DIRECTORY the whole bundle is also written
-// to a file (§7.3); with CONNECTOR_SEND_TO_QUEUE=false nothing is published
-// and no work call is made.
+// [broker.Publisher.PublishBatch]). It returns the number of messages
+// published; on a publishing error, the number of those confirmed (not
+// necessarily the first ones). With [SendOptions.Retry] it reconciles the
+// work with an earlier attempt first (it may then publish more messages than
+// parts, or none when the work is already complete). With
+// CONNECTOR_SEND_TO_DIRECTORY the whole bundle is also written to a file
+// (§7.3); with CONNECTOR_SEND_TO_QUEUE=false nothing is published and no work
+// call is made.
+//
+// When the work may hold expectations that the messages published will not
+// match (the addExpectations outcome is unknown, or publishing failed after
+// it), the error wraps [ErrWorkUnsettled]: reporting the work processed would
+// leave it in progress for ever; the request should be attempted again with
+// Retry.
 func (h *Helper) SendBundle(ctx context.Context, bundle []byte, o SendOptions) (int, error) {
 	res, err := stix.Split(bundle, stix.SplitOptions{CleanupInconsistent: o.Cleanup})
 	if err != nil {
@@ -72,18 +91,129 @@ func (h *Helper) SendBundle(ctx context.Context, bundle []byte, o SendOptions) (
 		bodies[i] = body
 		res.Parts[i] = nil // only the envelope is needed from now on
 	}
-	if o.WorkID != "" {
-		if err := h.api.AddExpectations(ctx, o.WorkID, len(res.Parts)); err != nil {
-			return 0, fmt.Errorf("add %d expectations to work %s: %w", len(res.Parts), o.WorkID, err)
+	if o.WorkID == "" {
+		n, err := h.publish(ctx, bodies)
+		if err != nil {
+			return n, fmt.Errorf("publish %d parts (%d confirmed): %w", len(bodies), n, err)
+		}
+		return n, nil
+	}
+	bodies, err = h.expect(ctx, o.WorkID, o.Retry, bodies)
+	if err != nil {
+		return 0, err
+	}
+	n, err := h.publish(ctx, bodies)
+	if err != nil {
+		return n, fmt.Errorf("publish %d messages (%d confirmed): %w: %w", len(bodies), n, ErrWorkUnsettled, err)
+	}
+	return n, nil
+}
+
+// ErrWorkUnsettled is wrapped by the error of [Helper.SendBundle] when the
+// work may be left expecting messages that were not published.
+var ErrWorkUnsettled = errors.New("work expectations not matched by published messages")
+
+// expect records on the work the messages about to be published and returns
+// them: the bodies, padded on a retry. It returns nil bodies when a retry
+// finds the work already complete.
+func (h *Helper) expect(ctx context.Context, workID string, retry bool, bodies [][]byte) ([][]byte, error) {
+	n := len(bodies)
+	h.step(stepBeforeAddExpectations)
+	if !retry {
+		if err := h.api.AddExpectations(ctx, workID, n); err != nil {
+			err = fmt.Errorf("add %d expectations to work %s: %w", n, workID, err)
+			if errors.Is(err, api.ErrOutcomeUnknown) {
+				err = fmt.Errorf("%w: %w", ErrWorkUnsettled, err)
+			}
+			return nil, err
+		}
+		h.step(stepAfterAddExpectations)
+		return bodies, nil
+	}
+	w, err := h.api.Work(ctx, workID)
+	if err != nil {
+		err = fmt.Errorf("read work %s before sending again: %w", workID, err)
+		if !errors.Is(err, api.ErrNotFound) {
+			// An earlier attempt may have left expectations: try again later.
+			err = fmt.Errorf("%w: %w", ErrWorkUnsettled, err)
+		}
+		return nil, err
+	}
+	if w.Status == api.WorkStatusComplete {
+		h.log.Info("Work already complete: an earlier attempt's result landed, nothing sent again",
+			"work_id", workID, "parts", n)
+		return nil, nil
+	}
+	expected := w.Tracking.ImportExpectedNumber
+	total := max(expected, n)
+	if add := total - expected; add > 0 {
+		if err := h.api.AddExpectations(ctx, workID, add); err != nil {
+			return nil, fmt.Errorf("add %d expectations to work %s: %w: %w", add, workID, ErrWorkUnsettled, err)
 		}
 	}
-	n, err := h.publisher.PublishBatch(ctx, h.reg.Config.PushExchange, h.reg.Config.PushRouting, bodies)
-	h.metrics.BundleSent(n)
-	if err != nil {
-		return n, fmt.Errorf("publish %d parts (%d confirmed): %w", len(bodies), n, err)
+	h.step(stepAfterAddExpectations)
+	if total > n {
+		// Each message counts one processed report; re-sending a part is an
+		// upsert of the same object.
+		padded := make([][]byte, total)
+		for i := range padded {
+			padded[i] = bodies[i%n]
+		}
+		bodies = padded
+	}
+	h.log.Info("Work reconciled with an earlier attempt",
+		"work_id", workID, "expected_before", expected, "processed_before", w.Tracking.ImportProcessedNumber,
+		"parts", n, "messages", total)
+	return bodies, nil
+}
+
+// publish sends the bodies to the push queue. Under a test hook it publishes
+// them one by one, calling the hook after each (stepPublished).
+func (h *Helper) publish(ctx context.Context, bodies [][]byte) (int, error) {
+	if len(bodies) == 0 {
+		return 0, nil
+	}
+	exchange, routing := h.reg.Config.PushExchange, h.reg.Config.PushRouting
+	if h.testHook == nil {
+		n, err := h.publisher.PublishBatch(ctx, exchange, routing, bodies)
+		h.metrics.BundleSent(n)
+		if err == nil {
+			h.setBuffering(false)
+		}
+		return n, err
+	}
+	for i, b := range bodies {
+		n, err := h.publisher.PublishBatch(ctx, exchange, routing, [][]byte{b})
+		h.metrics.BundleSent(n)
+		if err != nil {
+			return i, err
+		}
+		h.step(stepPublished(i + 1))
 	}
 	h.setBuffering(false)
-	return n, nil
+	return len(bodies), nil
+}
+
+// Steps of a request at which a test hook (export_test.go) can stop it, to
+// simulate a kill.
+const (
+	// stepBeforeAddExpectations is before the work is read or its
+	// expectations added.
+	stepBeforeAddExpectations = "before-add-expectations"
+	// stepAfterAddExpectations is after the expectations, before publishing.
+	stepAfterAddExpectations = "after-add-expectations"
+	// stepBeforeToProcessed is after publishing, before the work is reported.
+	stepBeforeToProcessed = "before-to-processed"
+)
+
+// stepPublished is the step after k messages were published.
+func stepPublished(k int) string { return fmt.Sprintf("published-%d", k) }
+
+// step calls the test hook, if any.
+func (h *Helper) step(name string) {
+	if h.testHook != nil {
+		h.testHook(name)
+	}
 }
 
 // MarshalBundle builds a bundle of objects (model values or raw JSON) with a

@@ -12,11 +12,14 @@ import (
 	"log/slog"
 	"maps"
 	"math/rand/v2"
+	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"os"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -122,7 +125,9 @@ func WithTLS(insecureSkipVerify bool, caBundlePath string) Option {
 
 // WithRetry sets the number of attempts per request (1 disables retries) and
 // the delay before the second one. Only transport errors and 5xx answers are
-// retried.
+// retried, and for an operation that is not idempotent (see
+// [Client.Do]) only the failures where the request certainly did not reach
+// the platform.
 func WithRetry(maxAttempts int, baseDelay time.Duration) Option {
 	return func(s *settings) error {
 		if maxAttempts < 1 {
@@ -338,6 +343,13 @@ var operationName = regexp.MustCompile(`(?m)^\s*(?:query|mutation|subscription)\
 // Do sends query with vars (nil sends {}) and decodes the "data" member into
 // out (nil to discard). An "errors" member yields a *GraphQLError, a non-200
 // status an *HTTPError.
+//
+// A failed attempt is retried (see [WithRetry]) when the operation is
+// idempotent: a query, or a mutation listed as idempotent in the package's
+// table (registerConnector, pingConnector, pingWork). Any other mutation is
+// retried only when the request certainly never reached the platform (the
+// connection could not be opened); once it may have been sent, the error
+// wraps [ErrOutcomeUnknown] instead.
 func (c *Client) Do(ctx context.Context, query string, vars map[string]any, out any) error {
 	op := "graphql operation"
 	if m := operationName.FindStringSubmatch(query); m != nil {
@@ -369,11 +381,21 @@ func (c *Client) do(ctx context.Context, query string, vars, out any) error {
 	if m := operationName.FindStringSubmatch(query); m != nil {
 		op = m[1]
 	}
+	idempotent := isIdempotent(query)
 	var raw []byte
 	for attempt := 1; ; attempt++ {
 		raw, err = c.attempt(ctx, op, attempt, body.Bytes(), extra)
 		if err == nil {
 			break
+		}
+		if !idempotent && mayHaveReached(err) {
+			// Sending it again could apply it twice (issue 9: a retried
+			// addExpectations left works waiting for twice their parts).
+			c.logger.WarnContext(ctx, "graphql_not_retried",
+				slog.String("operation", op),
+				slog.Int("attempt", attempt),
+				slog.Any("error", c.sanitize(err)))
+			return c.sanitize(fmt.Errorf("%w (not idempotent, not retried): %w", ErrOutcomeUnknown, err))
 		}
 		if attempt >= c.maxAttempts || !retryable(err) || ctx.Err() != nil {
 			return c.sanitize(err)
@@ -420,8 +442,12 @@ func contextHeaders(ctx context.Context) (map[string]string, error) {
 }
 
 // transportError marks a failure to get an answer (retryable unless it is a
-// certificate problem).
-type transportError struct{ err error }
+// certificate problem). sent tells the request may have reached the server:
+// a connection was obtained for it and the failure is not a dial error.
+type transportError struct {
+	err  error
+	sent bool
+}
 
 func (e *transportError) Error() string { return e.err.Error() }
 func (e *transportError) Unwrap() error { return e.err }
@@ -445,10 +471,19 @@ func (c *Client) attempt(ctx context.Context, op string, n int, body []byte, ext
 	} else {
 		req.Header.Del("Authorization")
 	}
+	// GotConn runs on this goroutine before net/http writes a byte of the
+	// request (HTTP/1 and HTTP/2 alike): if it never ran, nothing was sent.
+	var gotConn atomic.Bool
+	req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+		GotConn: func(httptrace.GotConnInfo) { gotConn.Store(true) },
+	}))
 	start := time.Now()
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, &transportError{err: fmt.Errorf("post graphql: %w", err)}
+		return nil, &transportError{
+			err:  fmt.Errorf("post graphql: %w", err),
+			sent: gotConn.Load() && !isDialError(err),
+		}
 	}
 	defer func() {
 		// Drain a little so the connection can be reused, then close.
@@ -463,7 +498,7 @@ func (c *Client) attempt(ctx context.Context, op string, n int, body []byte, ext
 	if resp.StatusCode != http.StatusOK {
 		b, err := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody+1))
 		if err != nil && resp.StatusCode < 500 {
-			return nil, &transportError{err: fmt.Errorf("read error body: %w", err)}
+			return nil, &transportError{err: fmt.Errorf("read error body: %w", err), sent: true}
 		}
 		complete := len(b) <= maxErrorBody
 		if !complete {
@@ -477,12 +512,38 @@ func (c *Client) attempt(ctx context.Context, op string, n int, body []byte, ext
 	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, c.maxResponse+1))
 	if err != nil {
-		return nil, &transportError{err: fmt.Errorf("read response: %w", err)}
+		return nil, &transportError{err: fmt.Errorf("read response: %w", err), sent: true}
 	}
 	if int64(len(b)) > c.maxResponse {
 		return nil, fmt.Errorf("%w: more than %d bytes", ErrResponseTooLarge, c.maxResponse)
 	}
 	return b, nil
+}
+
+// isDialError reports whether err comes from opening the connection (refused,
+// unreachable, DNS, connect timeout): the request was not written. net/http
+// only retries a POST on another connection when nothing was written on the
+// first, so a dial error as the final error means nothing was sent.
+func isDialError(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
+// mayHaveReached reports whether the failed request may have been received
+// (and applied) by the platform: any answer from it, or a transport failure
+// after the request was handed to a connection.
+func mayHaveReached(err error) bool {
+	var he *HTTPError
+	if errors.As(err, &he) {
+		// 4xx: refused before execution. 5xx: possibly executed (a gateway
+		// timeout after the platform applied it, an error after a write).
+		return he.Status >= 500
+	}
+	var te *transportError
+	if errors.As(err, &te) {
+		return te.sent
+	}
+	return false
 }
 
 // retryable reports whether another attempt may succeed.

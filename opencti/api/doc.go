@@ -27,12 +27,23 @@
 // (pycti: 300 s; use WithTimeout(300*time.Second) to match) so that a stuck
 // request cannot stall the 40 s ping cycle for minutes; transport errors and
 // 5xx answers are retried up to 3 attempts with exponential backoff (pycti does
-// not retry), never 4xx answers, GraphQL errors or certificate errors. Because
-// a retried mutation may have reached the platform, a retried workAdd can
-// create a second work; use WithRetry(1, 0) to disable retries.
+// not retry), never 4xx answers, GraphQL errors or certificate errors.
+//
+// Only what cannot be applied twice is retried. Queries and the mutations
+// listed as idempotent in one table (registerConnector, pingConnector,
+// pingWork; see documents.go) are retried after any of those failures. Every
+// other mutation (addExpectations, workAdd, toReceived, toProcessed, playbook
+// steps, and any mutation passed to [Client.Do] that is not in the table) is
+// retried only when the request certainly did not reach the platform: the
+// connection could not be opened (refused, unreachable, DNS), detected with
+// net/http's connection trace and dial errors. After a timeout, a broken
+// connection or a 5xx, such a mutation fails with an error wrapping
+// [ErrOutcomeUnknown]; the caller decides (the enrichment runtime reconciles
+// the work on the next delivery). Use WithRetry(1, 0) to disable retries.
 //
 // Errors are [*HTTPError] (non-200 status), [*GraphQLError] (an "errors"
-// array), [ErrResponseTooLarge], [ErrEntityNotFound] and [ErrNotFound], each
+// array), [ErrResponseTooLarge], [ErrEntityNotFound], [ErrNotFound] and
+// [ErrOutcomeUnknown], each
 // wrapped with the operation ("register connector: …"). The token never
 // appears in an error or a log record.
 package api

@@ -3,6 +3,7 @@ package api
 import (
 	"embed"
 	"fmt"
+	"regexp"
 	"strings"
 )
 
@@ -28,6 +29,60 @@ var (
 	docDomainObjects    = mustDocument("stix_domain_objects.graphql")
 	docPlaybookStep     = mustDocument("playbook_step_execution.graphql")
 )
+
+// mutationIdempotent says, for every mutation this package sends, whether it
+// may be sent again after a failure that may have reached the platform (a
+// timeout after sending, a 5xx). It is the one place that decides; a test
+// checks every mutation document of queries/ is listed. A mutation absent
+// from it (a new document, or one passed to [Client.Do]) is not idempotent:
+// it is retried only when it certainly was not sent. Queries are always
+// idempotent.
+var mutationIdempotent = map[string]bool{
+	// Upsert keyed by the connector id: sent twice, the connector is
+	// registered once with the same configuration.
+	"RegisterConnector": true,
+	// Sets the connector's state, info and updated_at to the values sent.
+	"PingConnector": true,
+	// Sets the work's updated_at.
+	"pingWork": true,
+	// Adds to a counter: applied twice, the work waits for parts that never
+	// come and never completes (issue 9).
+	"addExpectations": false,
+	// Creates a work each time.
+	"workAdd": false,
+	// Appends a message; on a completed work, sets it back to progress.
+	"workToReceived": false,
+	// Appends a message (or an error) each time.
+	"workToProcessed": false,
+	// Continues the playbook from the step each time.
+	"PlaybookStepExecution": false,
+	// Counts one processed part per call (sent by workers, listed for completeness).
+	"reportExpectation": false,
+}
+
+// operationKind matches the type and optional name of the first operation of
+// a document.
+var operationKind = regexp.MustCompile(`(?m)^\s*(query|mutation|subscription)\b\s*([_A-Za-z][_0-9A-Za-z]*)?`)
+
+// isIdempotent reports whether the operation of doc can be applied twice
+// without harm: a query (including the "{ … }" shorthand), or a mutation
+// listed as idempotent in mutationIdempotent.
+func isIdempotent(doc string) bool {
+	m := operationKind.FindStringSubmatch(doc)
+	if m == nil {
+		// No operation keyword: the query shorthand, or not GraphQL at all
+		// (the platform rejects it without applying anything).
+		return true
+	}
+	switch m[1] {
+	case "query":
+		return true
+	case "mutation":
+		return mutationIdempotent[m[2]]
+	default:
+		return false
+	}
+}
 
 // Names of the optional selections of register_connector.graphql.
 const (

@@ -19,6 +19,12 @@ var ErrNotFound = errors.New("not found")
 // with [WithMaxResponseSize].
 var ErrResponseTooLarge = errors.New("response too large")
 
+// ErrOutcomeUnknown is wrapped by the error of an operation that is not
+// idempotent (addExpectations, workAdd, toReceived, toProcessed, playbook
+// steps...) when it failed after the request may have reached the platform:
+// it may or may not have been applied, and it was not sent again.
+var ErrOutcomeUnknown = errors.New("outcome unknown: the request may have reached the platform")
+
 // maxErrorBody is how much of a non-200 body is read and kept in HTTPError.
 const maxErrorBody = 1 << 10
 

@@ -77,6 +77,19 @@ func (c *Client) PingWork(ctx context.Context, workID string) error {
 	return c.workEdit(ctx, "ping work", docPingWork, map[string]any{"id": workID})
 }
 
+// Work statuses (the platform's State enum).
+const (
+	// WorkStatusWait is a work created by the platform, not yet received.
+	WorkStatusWait = "wait"
+	// WorkStatusProgress is a work received or being processed.
+	WorkStatusProgress = "progress"
+	// WorkStatusComplete is a finished work; the platform never leaves it
+	// unless toReceived is called again.
+	WorkStatusComplete = "complete"
+	// WorkStatusTimeout is a work the platform gave up on.
+	WorkStatusTimeout = "timeout"
+)
+
 // Work is a work as get_work reads it.
 type Work struct {
 	// ID is the work id.

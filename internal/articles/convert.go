@@ -169,16 +169,16 @@ func (m *mapping) objects() int {
 }
 
 // bundles makes the article's objects and hands them to send, bundle by
-// bundle, in the order of [Converter.Convert]'s list: at most max objects
-// each (max <= 0: one bundle), the author and the markings in the first, the
+// bundle, in the order of [Converter.Convert]'s list: at most limit objects
+// each (limit <= 0: one bundle), the author and the markings in the first, the
 // report at the end of the last (it refers to every object before it). An
 // article that fits in one bundle gives exactly Convert's list. It returns
 // the report; send's error stops it.
-func (m *mapping) bundles(max int, send func([]stix.Object) error) (*stix.Report, error) {
+func (m *mapping) bundles(limit int, send func([]stix.Object) error) (*stix.Report, error) {
 	total := len(m.base) + m.relationships()
 	size := total
-	if max > 0 {
-		size = min(max, total)
+	if limit > 0 {
+		size = min(limit, total)
 	}
 	refs := make([]string, 0, total)
 	var buf []stix.Object
@@ -193,7 +193,7 @@ func (m *mapping) bundles(max int, send func([]stix.Object) error) (*stix.Report
 		return send(out)
 	}
 	add := func(o stix.Object) error {
-		if max > 0 && len(buf) >= max {
+		if limit > 0 && len(buf) >= limit {
 			if err := emit(); err != nil {
 				return err
 			}

@@ -63,9 +63,17 @@ func (h *Helper) runOnce(ctx context.Context, run RunFunc) {
 	h.mu.Unlock()
 }
 
-// finalPing is pycti's force_ping: one ping, and a second one when the
-// platform answered with another state.
+// FinalPingTimeout bounds the final ping of a run-once connector. The ping
+// runs on a context of its own: after SIGTERM the connector's context is
+// done, and the state must still reach the platform.
+const FinalPingTimeout = 10 * time.Second
+
+// finalPing is pycti's force_ping: one ping carrying the state. It uses a
+// fresh context bounded by FinalPingTimeout, not ctx, which is done when
+// the connector is stopping.
 func (h *Helper) finalPing(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), FinalPingTimeout)
+	defer cancel()
 	if err := h.ping(ctx); err != nil {
 		return fmt.Errorf("final ping: %w", err)
 	}

@@ -28,8 +28,8 @@ var sampleConfig string
 func main() { os.Exit(run(os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr)) }
 
 // run is the whole program: it stops cleanly on SIGINT or SIGTERM. Exit codes:
-// 0 on a clean stop, 1 on failure (including a failed run in run-once mode),
-// 2 on a usage error.
+// 0 on a clean stop (a stop signal included, even in the middle of a run),
+// 1 on failure (including a failed run in run-once mode), 2 on a usage error.
 func run(args []string, env config.LookupEnv, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -91,6 +91,10 @@ func runContext(ctx context.Context, args []string, env config.LookupEnv, stdout
 	})
 	m.SetState(metrics.StateStopped)
 	switch {
+	case err != nil && ctx.Err() != nil:
+		// Stopping on a signal: the final ping failed, the state it carried is
+		// pushed after each article anyway. Not a failure of the connector.
+		log.Error("Connector stopped, the final ping failed", "error", err)
 	case err != nil:
 		log.Error("Connector stopped", "error", err)
 		return 1

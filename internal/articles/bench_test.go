@@ -5,15 +5,19 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"iter"
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"testing/fstest"
 	"time"
 
 	"github.com/riskiq-opencti/connectors/internal/articles"
 	"github.com/riskiq-opencti/connectors/internal/passivetotal/passivetotaltest"
+	"github.com/riskiq-opencti/connectors/opencti"
+	"github.com/riskiq-opencti/connectors/opencti/stix"
 )
 
 // benchArticle returns the PassiveTotal JSON of article i with n indicator
@@ -175,4 +179,135 @@ func vmHWM() float64 {
 func benchInFlight() int {
 	n, _ := strconv.Atoi(os.Getenv("BENCH_CONCURRENCY"))
 	return n
+}
+
+// memSource serves articles from memory, oldest first, without HTTP.
+type memSource struct{ articles []articles.Article }
+
+func (s memSource) Articles(_ context.Context, _ *time.Time) iter.Seq2[articles.Article, error] {
+	return func(yield func(articles.Article, error) bool) {
+		for _, a := range s.articles {
+			if !yield(a, nil) {
+				return
+			}
+		}
+	}
+}
+
+func (s memSource) Article(_ context.Context, guid string) (articles.Article, error) {
+	for _, a := range s.articles {
+		if a.GUID == guid {
+			return a, nil
+		}
+	}
+	return articles.Article{}, articles.ErrNotFound
+}
+
+// splitPlatform is a platform that splits each bundle as the SDK does
+// (stix.Split, one message per object) and keeps only the counts: what a
+// run costs without a broker.
+type splitPlatform struct {
+	mu             sync.Mutex
+	state          []byte
+	bundles, parts int
+	message        string
+	inError        bool
+}
+
+func (p *splitPlatform) InitiateWork(context.Context, string) (string, error) { return "work", nil }
+
+func (p *splitPlatform) SendBundle(_ context.Context, bundle []byte, _ opencti.SendOptions) (int, error) {
+	res, err := stix.Split(bundle, stix.SplitOptions{})
+	if err != nil {
+		return 0, err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.bundles++
+	p.parts += len(res.Parts)
+	return len(res.Parts), nil
+}
+
+func (p *splitPlatform) WorkToProcessed(_ context.Context, _, message string, inError bool) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.message, p.inError = message, inError
+	return nil
+}
+
+func (p *splitPlatform) State(v any) (bool, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.state == nil {
+		return false, nil
+	}
+	return true, json.Unmarshal(p.state, v)
+}
+
+func (p *splitPlatform) SetState(v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.state = b
+	if v == nil {
+		p.state = nil
+	}
+	return nil
+}
+
+func (p *splitPlatform) PushState(context.Context) error { return nil }
+
+// BenchmarkPathologicalArticle imports one article of 2,000 indicator values
+// whose 300 tags all name existing malware (issue 9, item 11): 600,000
+// "indicates" relationships, 606,303 objects and messages with the
+// observables. The platform splits each bundle as the SDK does; nothing is
+// published. B/op is the figure to watch; peak-RSS-MB is the whole process
+// (meaningful when the benchmark runs alone, -run '^$').
+func BenchmarkPathologicalArticle(b *testing.B) {
+	const tagCount, valueCount = 300, 2000
+	tags := make([]string, tagCount)
+	objects := make([]domainObject, tagCount)
+	for i := range tagCount {
+		tags[i] = fmt.Sprintf("Malware %03d", i)
+		objects[i] = domainObject{EntityType: "Malware", Name: tags[i]}
+	}
+	values := make([]string, valueCount)
+	for j := range valueCount {
+		values[j] = fmt.Sprintf("host-%d.example.com", j)
+	}
+	created := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	a := articles.Article{
+		GUID: "be000000", Title: "Pathological article", Link: "https://community.riskiq.com/article/be000000",
+		Created: created, CreatedRaw: "2024-01-01T00:00:00.000+0000", Published: created, PublishedRaw: "2024-01-01T00:00:00.000+0000",
+		Tags: tags, Indicators: []articles.IndicatorGroup{{Type: "domain", Values: values, Source: "riskiq"}},
+	}
+	p := &splitPlatform{}
+	im, err := articles.NewImporter(articles.Config{
+		Source: memSource{articles: []articles.Article{a}}, Platform: p, Lister: &fakeLister{objects: objects},
+		Options: articles.Options{CreateObservables: true}, Interval: 24 * time.Hour, Now: clockAt(fixedNow),
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := p.SetState(nil); err != nil {
+			b.Fatal(err)
+		}
+		p.bundles, p.parts = 0, 0
+		if err := im.Run(b.Context()); err != nil {
+			b.Fatal(err)
+		}
+		if p.inError || p.parts != 606303 {
+			b.Fatalf("%d messages in %d bundles, work %q", p.parts, p.bundles, p.message)
+		}
+	}
+	b.ReportMetric(float64(p.parts), "msgs/op")
+	b.ReportMetric(float64(p.bundles), "bundles/op")
+	if hwm := vmHWM(); hwm > 0 {
+		b.ReportMetric(hwm, "peak-RSS-MB")
+	}
 }

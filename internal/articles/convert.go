@@ -92,8 +92,159 @@ type indicatorValue struct {
 	amber bool
 }
 
-// Convert maps an article, with the OpenCTI entities its tags name, to STIX.
+// Convert maps an article, with the OpenCTI entities its tags name, to STIX:
+// every object at once, in one list. The importer sends big articles in
+// slices instead (see [MaxBundleObjects]).
 func (c *Converter) Convert(a *Article, entities []Entity) (*Result, error) {
+	m, err := c.mapArticle(a, entities)
+	if err != nil {
+		return nil, err
+	}
+	res := m.res
+	if m.empty() {
+		return res, nil
+	}
+	report, err := m.bundles(0, func(objects []stix.Object) error {
+		res.Objects = objects
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	res.Report = report
+	return res, nil
+}
+
+// MaxBundleObjects bounds the objects of one bundle the importer builds. An
+// article that maps to more (each indicator "indicates" each intrusion set,
+// malware and tool its tags name: 2,000 values and 300 such tags make 600,000
+// relationships) is sent in several bundles of at most this many objects,
+// built one after the other, the report last with every object in its
+// object_refs. The platform ends up with the same objects and the same
+// report; memory holds one slice at a time instead of the whole article.
+const MaxBundleObjects = 5000
+
+// mapping is an article mapped to STIX, without its relationships between the
+// tag objects and the indicators, victims and techniques: their number is a
+// product, so they are made while the bundles are built.
+type mapping struct {
+	res       *Result // counts, skipped values and unknown types
+	conv      *Converter
+	article   *Article
+	author    *stix.Identity
+	now       time.Time
+	reportTLP string
+	// base holds the tag objects, the indicators, the observables and the
+	// based-on relationships, in bundle order.
+	base       []stix.Object
+	indicators []stix.Object
+	threats    []stix.Object // intrusion sets, malware, tools
+	// targets are what each threat targets or uses, in bundle order.
+	targets  []relTargets
+	markings []stix.Object
+}
+
+// relTargets are the targets of one relationship type from every threat.
+type relTargets struct {
+	typ     string
+	objects []stix.Object
+}
+
+// empty reports an article that maps to nothing: no report is created.
+func (m *mapping) empty() bool { return len(m.base) == 0 }
+
+// relationships is the number of relationships from the threats.
+func (m *mapping) relationships() int {
+	per := len(m.indicators)
+	for _, t := range m.targets {
+		per += len(t.objects)
+	}
+	return len(m.threats) * per
+}
+
+// objects is the number of objects of the article: the report, the author
+// and the markings included.
+func (m *mapping) objects() int {
+	return len(m.base) + m.relationships() + 2 + len(m.markings)
+}
+
+// bundles makes the article's objects and hands them to send, bundle by
+// bundle, in the order of [Converter.Convert]'s list: at most limit objects
+// each (limit <= 0: one bundle), the author and the markings in the first, the
+// report at the end of the last (it refers to every object before it). An
+// article that fits in one bundle gives exactly Convert's list. It returns
+// the report; send's error stops it.
+func (m *mapping) bundles(limit int, send func([]stix.Object) error) (*stix.Report, error) {
+	total := len(m.base) + m.relationships()
+	size := total
+	if limit > 0 {
+		size = min(limit, total)
+	}
+	refs := make([]string, 0, total)
+	var buf []stix.Object
+	sent := false // a bundle went: the author and the markings were in it
+	emit := func(last ...stix.Object) error {
+		out := append(buf, last...)
+		if !sent {
+			out = append(out, m.author)
+			out = append(out, m.markings...)
+		}
+		buf, sent = nil, true
+		return send(out)
+	}
+	add := func(o stix.Object) error {
+		if limit > 0 && len(buf) >= limit {
+			if err := emit(); err != nil {
+				return err
+			}
+		}
+		if buf == nil {
+			buf = make([]stix.Object, 0, size+2+len(m.markings))
+		}
+		buf = append(buf, o)
+		refs = append(refs, o.ID())
+		return nil
+	}
+	for _, o := range m.base {
+		if err := add(o); err != nil {
+			return nil, err
+		}
+	}
+	author := m.author.ID()
+	for _, threat := range m.threats {
+		for _, ind := range m.indicators {
+			r, err := m.conv.relationship("indicates", ind.ID(), threat.ID(), author, m.now, m.reportTLP)
+			if err != nil {
+				return nil, err
+			}
+			if err := add(r); err != nil {
+				return nil, err
+			}
+		}
+		for _, t := range m.targets {
+			for _, dst := range t.objects {
+				r, err := m.conv.relationship(t.typ, threat.ID(), dst.ID(), author, m.now, m.reportTLP)
+				if err != nil {
+					return nil, err
+				}
+				if err := add(r); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	report, err := m.conv.report(m.article, refs, author, m.reportTLP)
+	if err != nil {
+		return nil, err
+	}
+	if err := emit(report); err != nil {
+		return nil, err
+	}
+	return report, nil
+}
+
+// mapArticle maps an article, except the relationships from its threats.
+func (c *Converter) mapArticle(a *Article, entities []Entity) (*mapping, error) {
 	if a.Created.IsZero() {
 		return nil, ErrNoDate
 	}
@@ -211,55 +362,24 @@ func (c *Converter) Convert(a *Article, entities []Entity) (*Result, error) {
 	}
 	res.Indicators, res.Observables = len(indicators), len(observables)
 
-	// Relationships between threats, indicators, victims and techniques.
-	var rels []stix.Object
-	add := func(typ string, src, dst stix.Object) error {
-		r, err := c.relationship(typ, src.ID(), dst.ID(), author.ID(), now, reportTLP)
-		if err != nil {
-			return err
-		}
-		if !seen[r.ID()] {
-			seen[r.ID()] = true
-			rels = append(rels, r)
-		}
-		return nil
+	// The relationships from the threats are unique without a check: the
+	// threats, the indicators (by pattern) and the targets are, and a
+	// relationship's id hashes its type, source and target.
+	m := &mapping{
+		res: res, conv: c, article: a, author: author, now: now, reportTLP: reportTLP,
+		base: concat(attackPatterns, vulnerabilities, intrusionSets, malwares, tools, sectors, countries,
+			indicators, observables, basedOn),
+		indicators: indicators,
+		threats:    concat(intrusionSets, malwares, tools),
+		targets: []relTargets{
+			{"targets", concat(sectors, countries)},
+			{"targets", vulnerabilities},
+			{"uses", attackPatterns},
+		},
 	}
-	threats := concat(intrusionSets, malwares, tools)
-	victims := concat(sectors, countries)
-	for _, threat := range threats {
-		for _, ind := range indicators {
-			if err := add("indicates", ind, threat); err != nil {
-				return nil, err
-			}
-		}
-		for _, victim := range victims {
-			if err := add("targets", threat, victim); err != nil {
-				return nil, err
-			}
-		}
-		for _, vuln := range vulnerabilities {
-			if err := add("targets", threat, vuln); err != nil {
-				return nil, err
-			}
-		}
-		for _, ap := range attackPatterns {
-			if err := add("uses", threat, ap); err != nil {
-				return nil, err
-			}
-		}
+	if m.empty() {
+		return m, nil
 	}
-
-	objects := concat(attackPatterns, vulnerabilities, intrusionSets, malwares, tools, sectors, countries,
-		indicators, observables, basedOn, rels)
-	if len(objects) == 0 {
-		return res, nil
-	}
-	report, err := c.report(a, objects, author.ID(), reportTLP)
-	if err != nil {
-		return nil, err
-	}
-	res.Report = report
-	res.Objects = append(objects, report, author)
 	// The markings used: the report's, and TLP:WHITE when a public indicator
 	// sits in a TLP:AMBER report.
 	whiteUsed := !reportAmber
@@ -270,13 +390,13 @@ func (c *Converter) Convert(a *Article, entities []Entity) (*Result, error) {
 		if amber && !reportAmber || !amber && !whiteUsed {
 			continue
 		}
-		m, err := stix.TLPMarking(tlpName(amber))
+		mk, err := stix.TLPMarking(tlpName(amber))
 		if err != nil {
 			return nil, err
 		}
-		res.Objects = append(res.Objects, m)
+		m.markings = append(m.markings, mk)
 	}
-	return res, nil
+	return m, nil
 }
 
 // indicatorValues maps the article's indicator values, once each: a value
@@ -322,7 +442,7 @@ func (c *Converter) relationship(typ, src, dst, author string, now time.Time, tl
 	return r, nil
 }
 
-func (c *Converter) report(a *Article, objects []stix.Object, author, tlp string) (*stix.Report, error) {
+func (c *Converter) report(a *Article, refs []string, author, tlp string) (*stix.Report, error) {
 	published, ok := reportPublished(a)
 	if !ok {
 		return nil, ErrNoDate
@@ -334,10 +454,6 @@ func (c *Converter) report(a *Article, objects []stix.Object, author, tlp string
 	r, err := stix.NewReport(name, published)
 	if err != nil {
 		return nil, fmt.Errorf("report of article %s: %w", a.GUID, err)
-	}
-	refs := make([]string, len(objects))
-	for i, o := range objects {
-		refs[i] = o.ID()
 	}
 	created := a.Created.UTC()
 	r.ReportTypes = []string{"threat-report"}

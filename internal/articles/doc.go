@@ -9,9 +9,12 @@
 //     objects, relationships and the report, whose id hashes the publication
 //     date spelled as Python's dateutil and isoformat spelled it.
 //   - import.go is one run of the connector: it decides whether the interval
-//     has elapsed, opens a work, reads the new articles from a [Source],
-//     resolves tags through a [DomainObjectLister] (each distinct tag once per
-//     run), sends one bundle per article, saves the state after each one and
+//     has elapsed (or resumes a run that did not finish), opens a work, reads
+//     the new articles from a [Source], resolves tags through a
+//     [DomainObjectLister] (each distinct tag once per run), sends one bundle
+//     per article (several, built one at a time, beyond [MaxBundleObjects]
+//     objects), skips an article that fails and gives it up after
+//     [MaxArticleAttempts] runs, saves the state after each article and
 //     always closes the work.
 //   - settings.go reads the configuration with pycti's names and precedence
 //     and reports every problem at once.

@@ -238,6 +238,9 @@ type fakePlatform struct {
 	open    map[string]int // work id → index in works
 	bundles [][]byte
 	pushes  int
+	// pushed is the state as the platform last received it (PushState): what
+	// a restarted connector finds.
+	pushed []byte
 
 	failInitiate error
 	failSendAt   int    // 1-based bundle number whose send fails; 0 never
@@ -342,7 +345,35 @@ func (p *fakePlatform) PushState(context.Context) error {
 	if p.pushes == p.resetAtPush {
 		p.state = nil
 	}
+	p.pushed = bytes.Clone(p.state)
 	return nil
+}
+
+// restart replaces the state with the one the platform last received, as a
+// connector restarted after a SIGKILL finds it.
+func (p *fakePlatform) restart() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.state = bytes.Clone(p.pushed)
+}
+
+// pushedMap returns the state the platform last received.
+func (p *fakePlatform) pushedMap(t testing.TB) map[string]any {
+	t.Helper()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.pushed == nil {
+		return nil
+	}
+	m, _ := canonical(t, p.pushed).(map[string]any)
+	return m
+}
+
+// bundleCount returns the number of bundles sent.
+func (p *fakePlatform) bundleCount() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.bundles)
 }
 
 func (p *fakePlatform) stateMap(t testing.TB) map[string]any {

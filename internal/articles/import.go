@@ -8,6 +8,7 @@ import (
 	"iter"
 	"log/slog"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,13 +20,39 @@ import (
 	"github.com/riskiq-opencti/connectors/opencti/stix"
 )
 
-// State keys, those of the Python connector: Unix seconds.
+// State keys. The first two are the Python connector's (Unix seconds); the
+// others are ours, absent from a Python state and ignored by Python.
 const (
-	// StateLatestRun is when the latest run started.
+	// StateLatestRun is when the latest finished run started: a run that
+	// ended, imported everything or failed, but was neither interrupted nor
+	// killed.
 	StateLatestRun = "latest_run_timestamp"
-	// StateLatestArticle is the creation date of the latest imported article.
+	// StateLatestArticle is the creation date of the latest imported article:
+	// every article created at or before it was imported or given up.
 	StateLatestArticle = "latest_article_timestamp"
+	// StateCurrentRun is when the run in progress started (Unix seconds); it
+	// is removed when the run finishes. Found at start, it means the previous
+	// run was interrupted or killed: the connector runs at once instead of
+	// waiting for the interval.
+	StateCurrentRun = "current_run_timestamp"
+	// StateCurrentWork is the work of the run in progress, closed by the next
+	// run when the process was killed before closing it.
+	StateCurrentWork = "current_run_work_id"
+	// StateFailedArticles counts, by article guid, the runs in which an
+	// article failed (an object {"guid": runs}). An article that failed
+	// MaxArticleAttempts times is given up.
+	StateFailedArticles = "failed_articles"
 )
+
+// MaxArticleAttempts is how many runs an article may fail in before it is
+// given up. An article that fails (its detail cannot be read, other than 404,
+// or it cannot be mapped) is skipped and the later ones are imported, but the
+// state stays before it so that the next run tries it again; once it has
+// failed in this many runs, the state passes it with an error log. A run
+// counts failures only when it was not interrupted and imported at least one
+// other article (when every article fails, the source is more likely down
+// than the articles bad).
+const MaxArticleAttempts = 3
 
 // WorkNamePrefix starts the name of every work: "RiskIQ run @ 2025-06-01 12:00:00" (UTC).
 const WorkNamePrefix = "RiskIQ run @ "
@@ -110,6 +137,11 @@ type Importer struct {
 	inFlight int
 }
 
+// maxFailuresInARow stops a run when that many articles in a row failed: the
+// source is more likely down than the articles bad, and each would wait for
+// the client's retries. Those failures are not counted.
+const maxFailuresInARow = 10
+
 // closeTimeout bounds closing the work and saving the state once the run's
 // context is done (shutdown).
 const closeTimeout = 15 * time.Second
@@ -157,16 +189,21 @@ func NewImporter(c Config) (*Importer, error) {
 }
 
 // Run is one tick of the schedule: it returns nil at once when the latest
-// run is more recent than the interval, else it imports the articles created
-// since the latest imported one. The run's work is always closed, in error
-// when the run fails; the error is also returned.
+// finished run is more recent than the interval, else it imports the
+// articles created since the latest imported one. A run that did not finish
+// (the process was stopped or killed) is resumed at once. The run's work is
+// always closed, in error when the run fails; the error is also returned.
 func (im *Importer) Run(ctx context.Context) error {
 	start := im.now().UTC().Truncate(time.Second)
 	st, err := im.loadState()
 	if err != nil {
 		return err
 	}
-	if last, ok := st.timestamp(StateLatestRun); ok {
+	began, resume := st.timestamp(StateCurrentRun)
+	if resume {
+		im.log.Info("The previous run did not finish, resuming it now",
+			"previous_run_started", time.Unix(began, 0).UTC().Format(time.DateTime))
+	} else if last, ok := st.timestamp(StateLatestRun); ok {
 		if wait := im.interval - (start.Unix() - last); wait > 0 {
 			im.log.Info("Connector will not run, next run later", "next_run_in_seconds", wait)
 			return nil
@@ -182,13 +219,42 @@ func (im *Importer) Run(ctx context.Context) error {
 		return fmt.Errorf("start run: %w", err)
 	}
 	r := &run{
-		Importer: im, st: st, start: start, workID: workID,
-		log:     im.log.With("work_id", workID),
-		tags:    newTagResolver(im.lister),
-		unknown: map[string]bool{},
+		Importer: im, st: st, start: start, workID: workID, name: name,
+		log:      im.log.With("work_id", workID),
+		tags:     newTagResolver(im.lister),
+		unknown:  map[string]bool{},
+		failures: st.failures(),
 	}
-	r.log.Info("Run started", "work_name", name)
+	r.log.Info("Run started", "work_name", name, "resumed", resume)
+	if err := r.begin(ctx); err != nil {
+		return r.finish(ctx, err)
+	}
 	return r.finish(ctx, r.importArticles(ctx))
+}
+
+// begin closes the work of a run that was killed, and records the run in
+// progress on the platform, so that a run killed in turn is resumed at once.
+func (r *run) begin(ctx context.Context) error {
+	if old, _ := r.st[StateCurrentWork].(string); old != "" && old != r.workID {
+		msg := "RiskIQ run interrupted: the connector stopped before the run ended; " + r.name + " resumes it"
+		if err := r.platform.WorkToProcessed(ctx, old, msg, true); err != nil {
+			r.log.Warn("The work of the interrupted run could not be closed", "interrupted_work_id", old, "error", err)
+		}
+	}
+	r.st[StateCurrentRun] = r.start.Unix()
+	if r.workID != "" {
+		r.st[StateCurrentWork] = r.workID
+	} else {
+		delete(r.st, StateCurrentWork)
+	}
+	if err := r.platform.SetState(map[string]any(r.st)); err != nil {
+		return fmt.Errorf("save state: %w", err)
+	}
+	r.pushState(ctx)
+	if r.isReset() {
+		return errStateReset
+	}
+	return nil
 }
 
 // run is one import run.
@@ -197,14 +263,26 @@ type run struct {
 	st      state
 	start   time.Time
 	workID  string
+	name    string
 	log     *slog.Logger
 	tags    *tagResolver
 	unknown map[string]bool // indicator types already reported
+	// failures are the failed runs of each article, from the state.
+	failures map[string]int64
 
 	// Counted by the reading goroutine.
-	read, already, undated int
+	read, already, undated, prepared int
 	// Counted by the committing goroutine.
 	reports, empty, objects, parts int
+	// held are the articles committed after one that failed, in order: the
+	// state does not pass them during the run (see settle).
+	held []*job
+	// failed and passed are the articles that failed in this run: all of
+	// them, and those given up (settle).
+	failed, passed []*job
+	// sourceDown is set when every article failed, or too many in a row:
+	// the failures are not counted.
+	sourceDown bool
 
 	stateMu sync.Mutex // orders SetState and PushState
 	reset   atomic.Bool
@@ -220,14 +298,16 @@ type job struct {
 	guid    string
 	created int64
 	log     *slog.Logger
-	// bundle is the bundle to send, nil once sent; report is false for an
+	// skip is why the article failed: it is skipped, the run goes on.
+	skip error
+	// mapped is the article's objects, nil once sent; report is false for an
 	// article that maps to nothing.
-	bundle                           []byte
+	mapped                           *mapping
 	report                           bool
 	reportID                         string
 	objects, indicators, observables int
 	done                             chan struct{}
-	parts                            int
+	parts, bundles                   int
 	err                              error
 }
 
@@ -257,7 +337,11 @@ func (r *run) importArticles(ctx context.Context) error {
 	p := r.startPusher(ctx)
 	go func() { committed <- r.commit(queue, cancel, p) }()
 
-	var readErr error
+	var (
+		readErr       error
+		skips, inARow int
+		lastSkip      *job
+	)
 	for a, err := range r.src.Articles(sendCtx, since) {
 		if err != nil {
 			if sendCtx.Err() == nil {
@@ -293,8 +377,22 @@ func (r *run) importArticles(ctx context.Context) error {
 		if j.report {
 			go r.send(sendCtx, j)
 		} else {
-			close(j.done)
+			close(j.done) // nothing to send: an empty or a failed article
 		}
+		if j.skip == nil {
+			inARow = 0
+			continue
+		}
+		skips, inARow, lastSkip = skips+1, inARow+1, j
+		if inARow >= maxFailuresInARow {
+			r.sourceDown = true
+			readErr = fmt.Errorf("%d articles in a row failed, the source looks unavailable: article %q: %w", inARow, j.guid, j.skip)
+			break
+		}
+	}
+	if readErr == nil && skips > 0 && r.prepared == 0 {
+		r.sourceDown = true
+		readErr = fmt.Errorf("every new article failed, the source looks unavailable: article %q: %w", lastSkip.guid, lastSkip.skip)
 	}
 	close(queue)
 	commitErr := <-committed
@@ -308,9 +406,13 @@ func (r *run) importArticles(ctx context.Context) error {
 	return readErr
 }
 
-// prepare reads an article's full content, resolves its tags and maps it.
+// prepare reads an article's full content, resolves its tags and maps it. An
+// error of the article itself (its detail unreadable, other than 404, or its
+// mapping) gives a job to skip; an error of the run (interrupted, the
+// credentials or the quota refused, OpenCTI failing) is returned.
 func (r *run) prepare(ctx context.Context, a *Article) (*job, error) {
 	log := r.log.With("article_guid", a.GUID)
+	j := &job{guid: a.GUID, created: a.Created.Unix(), log: log, done: make(chan struct{})}
 	if a.Content == "" && a.GUID != "" {
 		d, err := r.src.Article(ctx, a.GUID)
 		switch {
@@ -318,58 +420,75 @@ func (r *run) prepare(ctx context.Context, a *Article) (*job, error) {
 			a.Content = d.Content
 		case errors.Is(err, ErrNotFound):
 			log.Debug("Article details not found, importing without content")
-		default:
-			if ctx.Err() == nil {
-				r.metrics.ClientError()
-			}
+		case ctx.Err() != nil:
 			return nil, fmt.Errorf("fetch article %s: %w", a.GUID, err)
+		case errors.Is(err, ErrAuth), errors.Is(err, ErrQuotaExceeded):
+			r.metrics.ClientError()
+			return nil, fmt.Errorf("fetch article %s: %w", a.GUID, err)
+		default:
+			r.metrics.ClientError()
+			j.skip = fmt.Errorf("fetch article: %w", err)
+			return j, nil
 		}
 	}
 	entities, err := r.tags.resolve(ctx, a.Tags)
 	if err != nil {
 		return nil, fmt.Errorf("article %s: %w", a.GUID, err)
 	}
-	res, err := r.conv.Convert(a, entities)
+	m, err := r.conv.mapArticle(a, entities)
 	if err != nil {
-		return nil, fmt.Errorf("map article %s: %w", a.GUID, err)
+		j.skip = fmt.Errorf("map article: %w", err)
+		return j, nil
 	}
-	for _, t := range res.UnknownTypes {
+	r.prepared++
+	for _, t := range m.res.UnknownTypes {
 		if !r.unknown[t] {
 			r.unknown[t] = true
 			log.Warn("Indicator type not supported, its values are skipped", "indicator_type", t)
 		}
 	}
-	for _, s := range res.Skipped {
+	for _, s := range m.res.Skipped {
 		log.Warn("Indicator value skipped", "indicator_type", s.Type, "indicator_value", s.Value, "reason", s.Reason)
 	}
-	j := &job{guid: a.GUID, created: a.Created.Unix(), log: log, done: make(chan struct{})}
-	if res.Report == nil {
+	if m.empty() {
 		return j, nil
 	}
-	objects := make([]any, len(res.Objects))
-	for i, o := range res.Objects {
-		objects[i] = o
-	}
-	// Bundle.MarshalJSON directly: json.Marshal would scan its output again.
-	if j.bundle, err = stix.NewBundle(objects...).MarshalJSON(); err != nil {
-		return nil, fmt.Errorf("encode the bundle of article %s: %w", a.GUID, err)
-	}
-	j.report, j.reportID, j.objects, j.indicators, j.observables = true, res.Report.ID(), len(res.Objects), res.Indicators, res.Observables
+	j.mapped, j.report = m, true
+	j.objects, j.indicators, j.observables = m.objects(), m.res.Indicators, m.res.Observables
 	return j, nil
 }
 
-// send publishes a job's bundle.
+// send publishes a job's objects, in bundles of at most MaxBundleObjects
+// objects made one at a time.
 func (r *run) send(ctx context.Context, j *job) {
 	defer close(j.done)
-	j.parts, j.err = r.platform.SendBundle(ctx, j.bundle, opencti.SendOptions{WorkID: r.workID})
-	j.bundle = nil // sent: only the counts wait for the commit
-	if j.err != nil {
-		j.err = fmt.Errorf("send the report of article %s: %w", j.guid, j.err)
+	report, err := j.mapped.bundles(MaxBundleObjects, func(objects []stix.Object) error {
+		all := make([]any, len(objects))
+		for i, o := range objects {
+			all[i] = o
+		}
+		// Bundle.MarshalJSON directly: json.Marshal would scan its output again.
+		b, err := stix.NewBundle(all...).MarshalJSON()
+		if err != nil {
+			return fmt.Errorf("encode a bundle: %w", err)
+		}
+		n, err := r.platform.SendBundle(ctx, b, opencti.SendOptions{WorkID: r.workID})
+		j.parts += n
+		j.bundles++
+		return err
+	})
+	j.mapped = nil // sent: only the counts wait for the commit
+	if err != nil {
+		j.err = fmt.Errorf("send the report of article %s: %w", j.guid, err)
+		return
 	}
+	j.reportID = report.ID()
 }
 
 // commit records the jobs in the state in article order, as each is done.
-// The first failure cancels the others; the rest are drained unrecorded.
+// The first failure cancels the others; the rest are drained unrecorded. An
+// article that failed is skipped; from it on, the articles are held (sent,
+// but not recorded) until the run settles.
 func (r *run) commit(queue <-chan *job, cancel context.CancelFunc, p *pusher) error {
 	var failed error
 	for j := range queue {
@@ -382,18 +501,27 @@ func (r *run) commit(queue <-chan *job, cancel context.CancelFunc, p *pusher) er
 			cancel()
 			continue
 		}
-		if !j.report {
+		switch {
+		case j.skip != nil:
+			r.failed = append(r.failed, j)
+			j.log.Warn("Article skipped after an error, it is tried again at the next run", "error", j.skip,
+				"failed_runs_before", r.failures[j.guid], "max_attempts", MaxArticleAttempts)
+		case !j.report:
 			r.empty++
 			j.log.Info("No indicator in article, report will not be created")
-		} else {
+		default:
 			r.metrics.RecordsSent(j.objects)
 			r.reports++
 			r.objects += j.objects
 			r.parts += j.parts
 			j.log.Info("Report sent", "report_id", j.reportID, "indicators", j.indicators,
-				"observables", j.observables, "objects", j.objects, "messages", j.parts)
+				"observables", j.observables, "objects", j.objects, "messages", j.parts, "bundles", j.bundles)
 		}
-		if err := r.saveArticle(j.created); err != nil {
+		if j.skip != nil || len(r.held) > 0 {
+			r.held = append(r.held, j)
+			continue
+		}
+		if err := r.saveArticle(j.guid, j.created); err != nil {
 			failed = err
 			cancel()
 			continue
@@ -411,20 +539,76 @@ func (r *run) commit(queue <-chan *job, cancel context.CancelFunc, p *pusher) er
 }
 
 // saveArticle records an article in the state (not yet pushed).
-func (r *run) saveArticle(created int64) error {
+func (r *run) saveArticle(guid string, created int64) error {
 	r.stateMu.Lock()
 	defer r.stateMu.Unlock()
 	if r.reset.Load() {
 		return nil
 	}
-	if prev, ok := r.st.timestamp(StateLatestArticle); !ok || created > prev {
-		r.st[StateLatestArticle] = created
-	}
-	r.st[StateLatestRun] = r.start.Unix()
+	r.advance(guid, created)
 	if err := r.platform.SetState(map[string]any(r.st)); err != nil {
 		return fmt.Errorf("save state: %w", err)
 	}
 	return nil
+}
+
+// advance moves latest_article_timestamp to an imported (or given up)
+// article, which no longer counts failures.
+func (r *run) advance(guid string, created int64) {
+	if prev, ok := r.st.timestamp(StateLatestArticle); !ok || created > prev {
+		r.st[StateLatestArticle] = created
+	}
+	if _, ok := r.failures[guid]; ok {
+		delete(r.failures, guid)
+		r.st.setFailures(r.failures)
+	}
+}
+
+// settle decides, at the end of a run, what happens to the articles that
+// failed: each failure counts (when the run's verdict is reliable, see
+// MaxArticleAttempts); the state passes the held articles up to the first
+// failed one that may still be tried again, giving up those that failed in
+// MaxArticleAttempts runs. A run that was not interrupted and did not fail
+// forgets the failures of articles it did not see fail: they were imported
+// or are gone.
+func (r *run) settle(interrupted, complete bool) {
+	counting := !interrupted && r.prepared > 0 && !r.sourceDown
+	failures := r.failures
+	if complete && !interrupted {
+		failures = map[string]int64{}
+		for _, j := range r.failed {
+			if n, ok := r.failures[j.guid]; ok {
+				failures[j.guid] = n
+			}
+		}
+	}
+	r.failures = failures
+	stuck := false
+	for _, j := range r.held {
+		if j.skip == nil {
+			if !stuck {
+				r.advance(j.guid, j.created)
+			}
+			delete(failures, j.guid)
+			continue
+		}
+		n := failures[j.guid]
+		if counting {
+			n++
+		}
+		if !stuck && n >= MaxArticleAttempts {
+			j.log.Error("Article given up: it failed in too many runs, the state passes it", "failed_runs", n, "error", j.skip)
+			r.passed = append(r.passed, j)
+			delete(failures, j.guid)
+			r.advance(j.guid, j.created)
+			continue
+		}
+		stuck = true
+		if n > 0 {
+			failures[j.guid] = n
+		}
+	}
+	r.st.setFailures(failures)
 }
 
 // pusher sends the state to the platform after published articles, one ping
@@ -480,7 +664,10 @@ func (r *run) pushState(ctx context.Context) {
 	}
 }
 
-// finish records the run in the state and closes the work.
+// finish records the run in the state and closes the work. A run that
+// ended (imported everything or failed) records latest_run_timestamp and
+// clears the run in progress; an interrupted one leaves the run in progress
+// in the state, so that the next start resumes it at once.
 func (r *run) finish(ctx context.Context, runErr error) error {
 	interrupted := ctx.Err() != nil
 	if interrupted {
@@ -504,7 +691,12 @@ func (r *run) finish(ctx context.Context, runErr error) error {
 		}
 		return nil
 	}
-	r.st[StateLatestRun] = r.start.Unix()
+	r.settle(interrupted, runErr == nil)
+	delete(r.st, StateCurrentWork) // closed below
+	if !interrupted {
+		delete(r.st, StateCurrentRun)
+		r.st[StateLatestRun] = r.start.Unix()
+	}
 	if err := r.platform.SetState(map[string]any(r.st)); err != nil && runErr == nil {
 		runErr = fmt.Errorf("save state: %w", err)
 	}
@@ -514,7 +706,7 @@ func (r *run) finish(ctx context.Context, runErr error) error {
 	if runErr != nil {
 		reason := runErr.Error()
 		if interrupted {
-			reason = "interrupted: the connector is stopping"
+			reason = "interrupted: the connector is stopping; the next start resumes the run"
 		}
 		if r.read > 0 {
 			reason += "; before that: " + msg
@@ -525,12 +717,15 @@ func (r *run) finish(ctx context.Context, runErr error) error {
 		return errors.Join(runErr, fmt.Errorf("close work: %w", err))
 	}
 	r.log.Info("Run finished", "articles", r.read, "reports", r.reports, "objects", r.objects,
-		"messages", r.parts, "in_error", inError)
+		"messages", r.parts, "failed_articles", len(r.failed), "given_up_articles", len(r.passed), "in_error", inError)
 	if runErr != nil {
 		return fmt.Errorf("riskiq run: %w", runErr)
 	}
 	return nil
 }
+
+// maxNamed is how many failed articles a work message names.
+const maxNamed = 5
 
 // summary is the work message of the run.
 func (r *run) summary() string {
@@ -550,7 +745,40 @@ func (r *run) summary() string {
 	if r.undated > 0 {
 		parts = append(parts, fmt.Sprintf("%d without creation date", r.undated))
 	}
+	if retried := len(r.failed) - len(r.passed); retried > 0 {
+		var named []string
+		for _, j := range r.failed {
+			if !slices.Contains(r.passed, j) {
+				named = append(named, describeFailure(j))
+			}
+		}
+		parts = append(parts, fmt.Sprintf("%d failed, tried again at the next run: %s", retried, nameList(named)))
+	}
+	if len(r.passed) > 0 {
+		var named []string
+		for _, j := range r.passed {
+			named = append(named, describeFailure(j))
+		}
+		parts = append(parts, fmt.Sprintf("%d given up after failing in %d runs: %s", len(r.passed), MaxArticleAttempts, nameList(named)))
+	}
 	return strings.Join(parts, ", ")
+}
+
+// describeFailure names a failed article and why, briefly.
+func describeFailure(j *job) string {
+	reason := j.skip.Error()
+	if len(reason) > 160 {
+		reason = strings.ToValidUTF8(reason[:160], "") + "…"
+	}
+	return fmt.Sprintf("%q (%s)", j.guid, reason)
+}
+
+// nameList joins at most maxNamed names.
+func nameList(names []string) string {
+	if len(names) <= maxNamed {
+		return strings.Join(names, "; ")
+	}
+	return strings.Join(names[:maxNamed], "; ") + fmt.Sprintf("; and %d more", len(names)-maxNamed)
 }
 
 // state is the connector state: the Python connector's keys, and any other
@@ -565,7 +793,7 @@ func (im *Importer) loadState() (state, error) {
 	if st == nil {
 		st = state{}
 	}
-	for _, k := range []string{StateLatestRun, StateLatestArticle} {
+	for _, k := range []string{StateLatestRun, StateLatestArticle, StateCurrentRun} {
 		if v, ok := st[k]; ok {
 			if _, valid := st.timestamp(k); !valid && v != nil {
 				im.log.Warn("State value ignored: not a Unix timestamp", "state_key", k)
@@ -573,7 +801,63 @@ func (im *Importer) loadState() (state, error) {
 			}
 		}
 	}
+	if v, ok := st[StateCurrentWork]; ok {
+		if _, valid := v.(string); !valid {
+			im.log.Warn("State value ignored: not a work id", "state_key", StateCurrentWork)
+			delete(st, StateCurrentWork)
+		}
+	}
+	if v, ok := st[StateFailedArticles]; ok {
+		failures, valid := parseFailures(v)
+		if !valid {
+			im.log.Warn("State value ignored: not an object of article guids and counts", "state_key", StateFailedArticles)
+		}
+		st.setFailures(failures)
+	}
 	return st, nil
+}
+
+// parseFailures reads failed_articles: an object of guids and positive
+// counts. Entries of another form are dropped; valid is false when any was.
+func parseFailures(v any) (map[string]int64, bool) {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, v == nil
+	}
+	out := make(map[string]int64, len(m))
+	valid := true
+	for guid, n := range m {
+		c, ok := state{"n": n}.timestamp("n")
+		if !ok || c == 0 {
+			valid = false
+			continue
+		}
+		out[guid] = c
+	}
+	return out, valid
+}
+
+// failures returns a copy of the failed runs of each article.
+func (s state) failures() map[string]int64 {
+	m, _ := s[StateFailedArticles].(map[string]int64)
+	out := make(map[string]int64, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// setFailures records the failed runs of each article; none removes the key.
+func (s state) setFailures(m map[string]int64) {
+	if len(m) == 0 {
+		delete(s, StateFailedArticles)
+		return
+	}
+	c := make(map[string]int64, len(m))
+	for k, v := range m {
+		c[k] = v
+	}
+	s[StateFailedArticles] = c
 }
 
 // timestamp reads a Unix timestamp: a JSON number (a float is truncated as

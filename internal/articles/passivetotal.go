@@ -16,6 +16,10 @@ var ErrAuth = errors.New("authentication failed")
 // ErrNotFound reports an article the provider does not know.
 var ErrNotFound = errors.New("article not found")
 
+// ErrQuotaExceeded reports that the provider refuses calls until its quota
+// resets: it stops the run rather than failing every article.
+var ErrQuotaExceeded = errors.New("quota exceeded")
+
 // PassiveTotal is the [Source] reading the RiskIQ PassiveTotal v2 API.
 type PassiveTotal struct {
 	// Client is the PassiveTotal client (its retries and backoff apply).
@@ -91,6 +95,8 @@ func sourceError(err error) error {
 		return &authError{err: err}
 	case errors.Is(err, passivetotal.ErrNotFound):
 		return fmt.Errorf("%w: %w", ErrNotFound, err)
+	case errors.Is(err, passivetotal.ErrQuotaExceeded):
+		return fmt.Errorf("%w: %w", ErrQuotaExceeded, err)
 	}
 	return err
 }

@@ -21,32 +21,35 @@ const ptKey = "pt-secret-key-0042" // the key newClient uses
 // TestRunFailures drives each failure of the article source through a run:
 // the work is always closed in error with a reason naming the problem, the
 // run returns an error, latest_run_timestamp is recorded (the next run is on
-// schedule) and the key never shows.
+// schedule) and the key never shows. A detail that fails for every article
+// skips each of them (one client error each), then fails the run: the
+// source looks down.
 func TestRunFailures(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		name   string
-		inject func(s *passivetotaltest.Server)
-		reason string
+		name         string
+		inject       func(s *passivetotaltest.Server)
+		reason       string
+		clientErrors string // "" is "1"
 	}{
 		{"401", func(s *passivetotaltest.Server) {
 			s.Fail(passivetotaltest.EndpointArticles, http.StatusUnauthorized, 0, "")
-		}, "authentication failed"},
+		}, "authentication failed", ""},
 		{"403", func(s *passivetotaltest.Server) {
 			s.Fail(passivetotaltest.EndpointArticles, http.StatusForbidden, 0, "")
-		}, "authentication failed"},
+		}, "authentication failed", ""},
 		{"429 until retries run out", func(s *passivetotaltest.Server) {
 			s.Fail(passivetotaltest.EndpointArticles, http.StatusTooManyRequests, 0, "0")
-		}, "429"},
+		}, "429", ""},
 		{"503 until retries run out", func(s *passivetotaltest.Server) {
 			s.Fail(passivetotaltest.EndpointArticles, http.StatusServiceUnavailable, 0, "")
-		}, "503"},
-		{"success false", func(s *passivetotaltest.Server) { s.Unsuccessful(passivetotaltest.EndpointArticles, 0) }, "success"},
-		{"malformed JSON", func(s *passivetotaltest.Server) { s.Malformed(passivetotaltest.EndpointArticles, 0) }, "decode"},
+		}, "503", ""},
+		{"success false", func(s *passivetotaltest.Server) { s.Unsuccessful(passivetotaltest.EndpointArticles, 0) }, "success", ""},
+		{"malformed JSON", func(s *passivetotaltest.Server) { s.Malformed(passivetotaltest.EndpointArticles, 0) }, "decode", ""},
 		{"detail 500", func(s *passivetotaltest.Server) {
 			s.Fail(passivetotaltest.EndpointArticle, http.StatusInternalServerError, 0, "")
-		}, "fetch article"},
-		{"transport", func(s *passivetotaltest.Server) { s.Close() }, "fetch articles"},
+		}, "every new article failed", "5"},
+		{"transport", func(s *passivetotaltest.Server) { s.Close() }, "fetch articles", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -82,8 +85,12 @@ func TestRunFailures(t *testing.T) {
 					t.Errorf("the API key leaked: %s", text)
 				}
 			}
-			if got := scrape(t, m, "client_errors_total"); got != "1" {
-				t.Errorf("client_errors_total = %s, want 1", got)
+			wantErrors := tt.clientErrors
+			if wantErrors == "" {
+				wantErrors = "1"
+			}
+			if got := scrape(t, m, "client_errors_total"); got != wantErrors {
+				t.Errorf("client_errors_total = %s, want %s", got, wantErrors)
 			}
 		})
 	}
@@ -298,7 +305,7 @@ func TestRunRemoteReset(t *testing.T) {
 	c := loadCase(t, "sample-articles")
 	_, src := c.source(t)
 	p := newFakePlatform(nil)
-	p.resetAtPush = 1
+	p.resetAtPush = 2 // the first push records the run in progress, the second the first article
 	lister := &fakeLister{objects: c.DomainObjects}
 	if err := c.importer(t, src, p, lister).Run(t.Context()); err != nil {
 		t.Fatal(err)

@@ -70,8 +70,7 @@ func TestRedirectToAnotherPortRefused(t *testing.T) {
 		})
 	}
 	t.Run("same origin is followed", func(t *testing.T) {
-		var srv *httptest.Server
-		srv = rawServer(t, func(w http.ResponseWriter, r *http.Request) {
+		srv := rawServer(t, func(w http.ResponseWriter, r *http.Request) {
 			if strings.HasPrefix(r.URL.Path, "/moved/") {
 				if r.Header.Get("Authorization") == "" {
 					t.Error("same-origin redirect lost the credentials")

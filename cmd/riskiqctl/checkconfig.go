@@ -51,12 +51,12 @@ func (c *cli) checkConfig(_ context.Context, args []string) int {
 		return c.configProblems("check-config", src)
 	}
 	for _, w := range src.Warnings() {
-		fmt.Fprintln(c.stderr, "warning:", w)
+		fmt.Fprintln(c.stderr, "warning:", line(w))
 	}
 	where := "the environment"
 	if p := src.Path(); p != "" {
 		where = "the environment and " + p
 	}
-	fmt.Fprintf(c.stdout, "configuration of the %s connector is valid (read from %s)\n", *connector, where)
+	fmt.Fprintf(c.stdout, "configuration of the %s connector is valid (read from %s)\n", *connector, line(where))
 	return exitOK
 }

@@ -13,7 +13,7 @@ import (
 
 // secrets are the secret values the bad configurations hold; no output may
 // show them.
-var secrets = []string{"opencti-token-secret-271", "riskiq-key-secret-828", "url-password-secret-182"}
+var secrets = []string{"opencti-token-secret-271", "riskiq-key-secret-828", "url-password-secret-182", "url-query-secret-645"}
 
 // checkConfigCase is a configuration given to check-config and what it must print.
 type checkConfigCase struct {
@@ -46,6 +46,24 @@ func checkConfigCases() []checkConfigCase {
 				"CONNECTOR_DURATION_PERIOD":    "P1",
 			},
 			yml: "connector:\n  id: 'not-a-uuid'\n  type: 'INTERNAL_ENRICHMENT'\nriskiq:\n  create_observables: 'perhaps'\n",
+		},
+		{
+			// Issue 9: URLs that do not parse, with a password, and keys in
+			// query strings, printed without them.
+			name: "enrichment-bad-urls", connector: "enrichment",
+			env: map[string]string{
+				"OPENCTI_URL": "http://opencti:8080/?api_key=" + secrets[3], "OPENCTI_TOKEN": secrets[0], "RISKIQ_API_KEY": secrets[1],
+				"RISKIQ_BASE_URL": "https://user:" + secrets[2] + "@host:badport/pt",
+				"CONNECTOR_ID":    uuid.NewSHA1(uuid.NameSpaceURL, []byte("riskiqctl")).String(), "RISKIQ_USERNAME": "analyst@example.com",
+			},
+		},
+		{
+			name: "import-bad-urls", connector: "import",
+			env: map[string]string{
+				"OPENCTI_URL": "https://svc:" + secrets[2] + "@opencti:port/", "OPENCTI_TOKEN": secrets[0], "RISKIQ_PASSWORD": secrets[1],
+				"RISKIQ_BASE_URL": "https://api.riskiq.net/pt/v2?api_key=" + secrets[3],
+				"CONNECTOR_ID":    uuid.NewSHA1(uuid.NameSpaceURL, []byte("riskiqctl-import")).String(), "RISKIQ_USER": "analyst@example.com",
+			},
 		},
 		{
 			name: "import-good", connector: "import",

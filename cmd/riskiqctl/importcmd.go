@@ -17,6 +17,7 @@ import (
 	"github.com/riskiq-opencti/connectors/opencti/api"
 	"github.com/riskiq-opencti/connectors/opencti/config"
 	"github.com/riskiq-opencti/connectors/opencti/metrics"
+	"github.com/riskiq-opencti/connectors/opencti/scrub"
 )
 
 const importHelp = `Import RiskIQ articles as STIX 2.1 reports through the import connector's
@@ -96,7 +97,7 @@ func (c *cli) importArticles(ctx context.Context, args []string) int {
 			return c.fail("import", fmt.Errorf("opencti client: %w", err))
 		}
 		lister = apiClient
-		fmt.Fprintf(c.stderr, "import: resolving article tags in OpenCTI at %s\n", platformURL)
+		fmt.Fprintf(c.stderr, "import: resolving article tags in OpenCTI at %s\n", line(scrub.URL(platformURL)))
 	}
 	out := &directoryPlatform{dir: *outDir, progress: c.progressWriter()}
 	im, err := articles.NewImporter(articles.Config{
@@ -243,7 +244,7 @@ func (p *directoryPlatform) SendBundle(_ context.Context, bundle []byte, _ openc
 		p.sent = map[string]bool{}
 	}
 	p.sent[name] = true
-	fmt.Fprintf(p.progress, "import: article %d (%s): %s\n", p.number(name), name, path)
+	fmt.Fprintf(p.progress, "import: article %d (%s): %s\n", p.number(name), line(name), line(path))
 	return 1, nil
 }
 
@@ -281,7 +282,7 @@ func (p *directoryPlatform) WorkToProcessed(context.Context, string, string, boo
 	defer p.mu.Unlock()
 	for i, g := range p.order {
 		if !p.sent[g] {
-			fmt.Fprintf(p.progress, "import: article %d (%s): no report\n", i+1, g)
+			fmt.Fprintf(p.progress, "import: article %d (%s): no report\n", i+1, line(g))
 		}
 	}
 	return nil

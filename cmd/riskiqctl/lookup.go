@@ -94,7 +94,7 @@ func (c *cli) lookup(ctx context.Context, args []string) int {
 			return c.fail("lookup", fmt.Errorf("%s: %w", values[i], err))
 		}
 		if len(res.Objects) == 0 {
-			fmt.Fprintf(c.stderr, "riskiqctl lookup: %s: %s\n", values[i], res.Message)
+			fmt.Fprintf(c.stderr, "riskiqctl lookup: %s: %s\n", line(values[i]), line(res.Message))
 			continue
 		}
 		if *outDir == "" {
@@ -185,7 +185,7 @@ func classify(v string) (stixType, entityType string, err error) {
 func (c *cli) configProblems(name string, src *config.Source) int {
 	fmt.Fprintf(c.stderr, "riskiqctl %s: configuration is invalid:\n", name)
 	for _, p := range src.Problems() {
-		fmt.Fprintln(c.stderr, "  -", p.Error())
+		fmt.Fprintln(c.stderr, "  -", line(p.Error()))
 	}
 	return exitFailure
 }

@@ -25,11 +25,11 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/riskiq-opencti/connectors/opencti/config"
+	"github.com/riskiq-opencti/connectors/opencti/scrub"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -125,7 +125,7 @@ func (c *cli) run(ctx context.Context, args []string) int {
 			return cmd.run(c, ctx, args[1:])
 		}
 	}
-	fmt.Fprintf(c.stderr, "riskiqctl: unknown command %q (see 'riskiqctl --help')\n", name)
+	fmt.Fprintf(c.stderr, "riskiqctl: unknown command %q (see 'riskiqctl --help')\n", line(name))
 	return exitUsage
 }
 
@@ -201,20 +201,24 @@ func (c *cli) parse(fs *flagSet, args []string) (positional []string, code int, 
 // usageError reports a usage error of the command name on one line and
 // returns exitUsage.
 func (c *cli) usageError(name, msg string) int {
-	fmt.Fprintf(c.stderr, "%s: %s (see '%s --help')\n", name, msg, name)
+	fmt.Fprintf(c.stderr, "%s: %s (see '%s --help')\n", name, line(msg), name)
 	return exitUsage
 }
 
 // fail reports a failure of the command name on one line and returns exitFailure.
 func (c *cli) fail(name string, err error) int {
-	fmt.Fprintf(c.stderr, "riskiqctl %s: %s\n", name, oneLine(err.Error()))
+	fmt.Fprintf(c.stderr, "riskiqctl %s: %s\n", name, line(err.Error()))
 	return exitFailure
 }
 
-// oneLine joins the lines of a message, e.g. of errors.Join, with "; ".
-func oneLine(s string) string {
-	return strings.ReplaceAll(strings.TrimSpace(s), "\n", "; ")
-}
+// maxLine bounds a message riskiqctl prints on the terminal.
+const maxLine = 4 << 10
+
+// line makes text that may come from outside (an API's error message, an
+// article guid) safe for a terminal: one line, e.g. of errors.Join, joined
+// with "; ", without control characters or escape sequences, at most
+// maxLine bytes.
+func line(s string) string { return scrub.Text(s, maxLine) }
 
 func (c *cli) version(_ context.Context, args []string) int {
 	fs := c.flagSet("version", "", "Print the version of riskiqctl.")

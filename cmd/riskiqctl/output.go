@@ -91,9 +91,9 @@ func (c *cli) summarize(name, dir string, files []string) int {
 		}
 		total += len(bundle.Objects)
 	}
-	fmt.Fprintf(c.stderr, "%s: wrote %d %s to %s (%d STIX objects)\n", name, len(files), plural(len(files), "bundle"), dir, total)
+	fmt.Fprintf(c.stderr, "%s: wrote %d %s to %s (%d STIX objects)\n", name, len(files), plural(len(files), "bundle"), line(dir), total)
 	for _, t := range slices.Sorted(maps.Keys(counts)) {
-		fmt.Fprintf(c.stderr, "  %6d %s\n", counts[t], t)
+		fmt.Fprintf(c.stderr, "  %6d %s\n", counts[t], line(t))
 	}
 	return exitOK
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/riskiq-opencti/connectors/internal/launch"
 	"github.com/riskiq-opencti/connectors/opencti/config"
+	"github.com/riskiq-opencti/connectors/opencti/scrub"
 )
 
 // Connector defaults, the Python connector's.
@@ -140,13 +141,10 @@ func LoadSettings(src *config.Source) Settings {
 		}
 	}
 	if u, err := url.Parse(s.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
-		u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-		p := &config.Problem{Env: "RISKIQ_BASE_URL", Key: "riskiq.base_url", Value: s.BaseURL,
-			Reason: "must be an http(s) URL without credentials or query, e.g. " + DefaultBaseURL}
-		if err == nil && u.User != nil {
-			p.Secret = true // never print credentials given in the URL
-		}
-		src.AddProblem(p)
+		u.User != nil || strings.Contains(s.BaseURL, "@") || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
+		// scrub.URL prints the URL without its credentials, parsed or not.
+		src.AddProblem(&config.Problem{Env: "RISKIQ_BASE_URL", Key: "riskiq.base_url", Value: scrub.URL(s.BaseURL),
+			Reason: "must be an http(s) URL without credentials or query, e.g. " + DefaultBaseURL})
 	}
 	return s
 }

@@ -1,10 +1,14 @@
 package enrichment
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
+	"unicode"
 
+	"github.com/riskiq-opencti/connectors/opencti/scrub"
 	"github.com/riskiq-opencti/connectors/opencti/stix"
 )
 
@@ -110,6 +114,19 @@ var mappings = map[recordKey]recordMapping{
 	{"A", "domain"}:     {build: domain, relationship: "resolves-to", reversed: true},
 }
 
+// errControl is why a record whose value holds a control character is
+// skipped (the import's reason for indicator values).
+var errControl = errors.New("value contains control characters")
+
+// maxLoggedValue bounds the cleaned value a skipped record logs.
+const maxLoggedValue = 256
+
+// hasControl reports whether v holds a control character (C0, DEL, C1) or a
+// bidirectional formatting character.
+func hasControl(v string) bool {
+	return strings.IndexFunc(v, func(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) }) >= 0
+}
+
 // Converter maps resolutions to STIX. It is pure: the clock only stamps the
 // created/modified times of the relationships and the author.
 type Converter struct {
@@ -146,6 +163,13 @@ func (c *Converter) Convert(e Entity, records []Resolution) ([]stix.Object, erro
 		}
 		if r.Resolve == "" || r.FirstSeen.IsZero() || r.LastSeen.IsZero() {
 			c.log.Warn("Record without value or times skipped", "index", i, "record_type", r.RecordType)
+			continue
+		}
+		if hasControl(r.Resolve) {
+			// As the import does for indicator values: no DNS name, address
+			// or e-mail holds one, and it would reach OpenCTI and terminals.
+			c.log.Warn("Record value skipped", "index", i, "record_type", r.RecordType,
+				"resolve", scrub.Text(r.Resolve, maxLoggedValue), "reason", errControl.Error())
 			continue
 		}
 		stop := r.LastSeen

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -16,6 +17,8 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
+
+	"github.com/riskiq-opencti/connectors/opencti/scrub"
 )
 
 // Defaults of the client options.
@@ -203,6 +206,9 @@ func New(baseURL, username, apiKey string, opts ...Option) (*Client, error) {
 	if c.hc == nil {
 		c.hc = defaultHTTPClient()
 	}
+	hc := *c.hc // a copy: the caller's client is not modified
+	hc.CheckRedirect = sameOriginRedirect(hc.CheckRedirect)
+	c.hc = &hc
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
@@ -252,6 +258,9 @@ func parseBaseURL(raw string) (*url.URL, error) {
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
+		if quotesUserinfo(err.Error(), raw) {
+			return nil, errors.New("not a valid URL (details withheld: they quote the credentials; percent-encode reserved characters in them)")
+		}
 		return nil, fmt.Errorf("not a valid URL: %w", err)
 	}
 	switch {
@@ -269,6 +278,31 @@ func parseBaseURL(raw string) (*url.URL, error) {
 	u.Path = strings.TrimSuffix(u.Path, "/")
 	u.RawPath = strings.TrimSuffix(u.RawPath, "/")
 	return u, nil
+}
+
+// quotesUserinfo reports whether a net/url error reason quotes two or more
+// characters of what may be raw's user information (everything before its
+// last "@"), as "invalid port" does when a password holds a "/".
+func quotesUserinfo(reason, raw string) bool {
+	at := strings.LastIndex(raw, "@")
+	if at < 0 {
+		return false
+	}
+	userinfo := raw[:at]
+	for rest := reason; ; {
+		i := strings.IndexByte(rest, '"')
+		if i < 0 {
+			return false
+		}
+		q, err := strconv.QuotedPrefix(rest[i:])
+		if err != nil {
+			return true // cannot tell: withhold
+		}
+		if text, err := strconv.Unquote(q); err != nil || (len(text) >= 2 && strings.Contains(userinfo, text)) {
+			return true
+		}
+		rest = rest[i+len(q):]
+	}
 }
 
 // defaultHTTPClient is the client used without [WithHTTPClient]: a clone of
@@ -300,7 +334,7 @@ func uniqueNonEmpty(ss ...string) []string {
 
 // String describes the client without its credentials.
 func (c *Client) String() string {
-	return "passivetotal.Client{base: " + c.base.Redacted() + "}"
+	return "passivetotal.Client{base: " + scrub.URL(c.base.String()) + "}"
 }
 
 // GoString describes the client without its credentials.
@@ -308,15 +342,56 @@ func (c *Client) GoString() string { return c.String() }
 
 // LogValue describes the client in logs without its credentials.
 func (c *Client) LogValue() slog.Value {
-	return slog.GroupValue(slog.String("base_url", c.base.Redacted()))
+	return slog.GroupValue(slog.String("base_url", scrub.URL(c.base.String())))
 }
 
-// redact replaces every secret in s by "REDACTED".
+// redact replaces the credentials in s by "REDACTED", those long enough to
+// be told apart from words (see [scrub.Secrets]): a one-letter key must not
+// turn every such letter of a message into REDACTED.
 func (c *Client) redact(s string) string {
-	for _, sec := range c.secrets {
-		s = strings.ReplaceAll(s, sec, "REDACTED")
+	return scrub.Secrets(s, c.secrets...)
+}
+
+// ErrCrossOriginRedirect is returned when the API redirects a request to
+// another scheme, host or port: net/http would send the Basic credentials
+// along when only the port differs.
+var ErrCrossOriginRedirect = errors.New("redirect to another origin refused: the credentials are only sent to RISKIQ_BASE_URL's origin")
+
+// maxRedirects is how many redirects a request follows, as net/http's default.
+const maxRedirects = 10
+
+// sameOriginRedirect returns a CheckRedirect function that refuses redirects
+// leaving the first request's origin, then applies next (the caller's policy,
+// or net/http's limit of 10 redirects when nil).
+func sameOriginRedirect(next func(*http.Request, []*http.Request) error) func(*http.Request, []*http.Request) error {
+	return func(req *http.Request, via []*http.Request) error {
+		if len(via) > 0 && origin(req.URL) != origin(via[0].URL) {
+			return fmt.Errorf("%w (to %s)", ErrCrossOriginRedirect, origin(req.URL))
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		if len(via) >= maxRedirects {
+			return fmt.Errorf("stopped after %d redirects", maxRedirects)
+		}
+		return nil
 	}
-	return s
+}
+
+// origin returns scheme://host:port of u, lower-cased, with the default port
+// made explicit.
+func origin(u *url.URL) string {
+	scheme := strings.ToLower(u.Scheme)
+	port := u.Port()
+	if port == "" {
+		switch scheme {
+		case "http":
+			port = "80"
+		case "https":
+			port = "443"
+		}
+	}
+	return scheme + "://" + net.JoinHostPort(strings.ToLower(u.Hostname()), port)
 }
 
 // scrub returns err unchanged unless its message shows a secret, in which
@@ -453,6 +528,9 @@ func (c *Client) attempt(ctx context.Context, r *call, target string, n int) (re
 		if cerr := context.Cause(ctx); cerr != nil {
 			return nil, retryAfter, false, fmt.Errorf("GET %s: %w", r.endpoint, cerr)
 		}
+		if errors.Is(err, ErrCrossOriginRedirect) {
+			return nil, retryAfter, false, fmt.Errorf("GET %s: %w", r.endpoint, transportCause(err, c.timeout))
+		}
 		return nil, retryAfter, true, fmt.Errorf("GET %s: %w", r.endpoint, transportCause(err, c.timeout))
 	}
 	defer func() { _ = resp.Body.Close() }()
@@ -482,11 +560,12 @@ func (c *Client) attempt(ctx context.Context, r *call, target string, n int) (re
 
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 	msg, isJSON := parseErrorBody(body)
+	// Redact first, then cut: a key across the cut would leave its start.
 	apiErr := &APIError{
 		Endpoint: r.endpoint,
 		Status:   resp.StatusCode,
-		Message:  c.redact(msg),
-		Body:     c.redact(excerpt(body)),
+		Message:  scrub.Text(c.redact(msg), maxExcerpt),
+		Body:     excerpt([]byte(c.redact(string(body)))),
 		jsonBody: isJSON,
 	}
 	if d, ok := parseRetryAfter(resp.Header.Get("Retry-After"), c.now()); ok {

@@ -170,6 +170,10 @@ func TestNew(t *testing.T) {
 		{"query", "https://api.riskiq.net/pt/v2?x=1", "u", "k", "passivetotal: base url: must not contain a query"},
 		{"fragment", "https://api.riskiq.net/pt/v2#x", "u", "k", "passivetotal: base url: must not contain a fragment"},
 		{"unparsable", "https://u:" + testKey + "@api riskiq.net/v2", "u", "k", `passivetotal: base url: not a valid URL: invalid character " " in host name`},
+		{"unparsable, password in the port", "https://u:" + testKey + "/x@api.riskiq.net/v2", "u", "k",
+			"passivetotal: base url: not a valid URL (details withheld: they quote the credentials; percent-encode reserved characters in them)"},
+		{"unparsable, password escape", "https://u:" + testKey + "%zz@api.riskiq.net/v2", "u", "k",
+			"passivetotal: base url: not a valid URL (details withheld: they quote the credentials; percent-encode reserved characters in them)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

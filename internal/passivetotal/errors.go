@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/riskiq-opencti/connectors/opencti/scrub"
 )
 
 // ErrAuth reports that the API refused the credentials (HTTP 401 or 403). The
@@ -38,9 +40,12 @@ type APIError struct {
 	Endpoint string
 	// Status is the HTTP status code.
 	Status int
-	// Message is the error message parsed from the body, when it has one.
+	// Message is the error message parsed from the body, when it has one,
+	// with the credentials removed; Error prints it as one line of at most
+	// 1 KiB without control characters.
 	Message string
-	// Body is an excerpt of the body (at most 1 KiB).
+	// Body is an excerpt of the body (at most 1 KiB), with the credentials
+	// removed before it was cut.
 	Body string
 	// RetryAfter is the delay the server asked for in a Retry-After header,
 	// zero when absent.
@@ -67,7 +72,7 @@ func (e *APIError) Error() string {
 	switch {
 	case e.Message != "":
 		b.WriteString(": ")
-		b.WriteString(e.Message)
+		b.WriteString(scrub.Text(e.Message, maxExcerpt)) // the API's text: bounded, printable
 	case e.Body != "":
 		b.WriteString(": body ")
 		b.WriteString(strconv.Quote(e.Body))
@@ -126,7 +131,7 @@ func (e *QuotaError) Error() string {
 	}
 	if e.Reason != "" {
 		b.WriteString(": ")
-		b.WriteString(e.Reason)
+		b.WriteString(scrub.Text(e.Reason, maxExcerpt)) // may be the API's text
 	}
 	if !e.NextReset.IsZero() {
 		b.WriteString(", next reset ")

@@ -21,6 +21,9 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
+
+	"github.com/riskiq-opencti/connectors/opencti/scrub"
 )
 
 // Defaults; see the package documentation for why they differ from pycti.
@@ -46,6 +49,7 @@ const maxRetryDelay = 30 * time.Second
 type Client struct {
 	endpoint    string
 	token       string
+	secrets     []string // token and custom header values, redacted from errors
 	http        *http.Client
 	headers     http.Header
 	timeout     time.Duration
@@ -184,10 +188,10 @@ func New(baseURL, token string, opts ...Option) (*Client, error) {
 	u, err := url.Parse(baseURL)
 	if err != nil {
 		// The parse error repeats the URL, which may carry credentials.
-		return nil, errors.New("opencti url: not a valid URL")
+		return nil, fmt.Errorf("opencti url %q: not a valid URL", scrub.URL(baseURL))
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("opencti url %q: want an http or https URL with a host", u.Redacted())
+		return nil, fmt.Errorf("opencti url %q: want an http or https URL with a host", scrub.URL(baseURL))
 	}
 	if strings.ContainsAny(token, "\r\n") {
 		return nil, errors.New("opencti token: contains a line break")
@@ -217,9 +221,21 @@ func New(baseURL, token string, opts ...Option) (*Client, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	secrets := []string{token}
+	for _, v := range s.headers {
+		secrets = append(secrets, v)
+	}
+	// The query and fragment stay where they are: /graphql goes on the path.
+	endpoint := *u
+	endpoint.Path = strings.TrimSuffix(u.Path, "/") + "/graphql"
+	endpoint.RawPath = ""
+	if u.RawPath != "" {
+		endpoint.RawPath = strings.TrimSuffix(u.RawPath, "/") + "/graphql"
+	}
 	return &Client{
-		endpoint:    strings.TrimSuffix(u.String(), "/") + "/graphql",
+		endpoint:    endpoint.String(),
 		token:       token,
+		secrets:     secrets,
 		http:        hc,
 		headers:     headers,
 		timeout:     s.timeout,
@@ -230,7 +246,8 @@ func New(baseURL, token string, opts ...Option) (*Client, error) {
 	}, nil
 }
 
-// Endpoint returns the GraphQL URL requests are sent to.
+// Endpoint returns the GraphQL URL requests are sent to. It may hold
+// credentials (a query): print it through [scrub.URL].
 func (c *Client) Endpoint() string { return c.endpoint }
 
 // buildHTTPClient copies the caller's client (or makes one) and applies TLS.
@@ -239,6 +256,7 @@ func buildHTTPClient(s *settings) (*http.Client, error) {
 	if s.httpClient != nil {
 		hc = *s.httpClient
 	}
+	hc.CheckRedirect = sameOriginRedirect(hc.CheckRedirect)
 	if !s.tlsSet {
 		if hc.Transport == nil {
 			hc.Transport = defaultTransport()
@@ -278,6 +296,48 @@ func buildHTTPClient(s *settings) (*http.Client, error) {
 	tr.TLSClientConfig = tc
 	hc.Transport = tr
 	return &hc, nil
+}
+
+// maxRedirects is how many redirects a request follows, as net/http's default.
+const maxRedirects = 10
+
+// ErrCrossOriginRedirect is returned when the platform redirects a request to
+// another scheme, host or port: net/http would send the custom headers there,
+// and the Authorization header too when only the port differs.
+var ErrCrossOriginRedirect = errors.New("redirect to another origin refused: the token and custom headers are only sent to OPENCTI_URL's origin")
+
+// sameOriginRedirect returns a CheckRedirect function that refuses redirects
+// leaving the first request's origin, then applies next (the caller's
+// policy, or net/http's limit of 10 redirects when nil).
+func sameOriginRedirect(next func(*http.Request, []*http.Request) error) func(*http.Request, []*http.Request) error {
+	return func(req *http.Request, via []*http.Request) error {
+		if len(via) > 0 && origin(req.URL) != origin(via[0].URL) {
+			return fmt.Errorf("%w (to %s)", ErrCrossOriginRedirect, origin(req.URL))
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		if len(via) >= maxRedirects {
+			return fmt.Errorf("stopped after %d redirects", maxRedirects)
+		}
+		return nil
+	}
+}
+
+// origin returns scheme://host:port of u, lower-cased, with the default port
+// made explicit.
+func origin(u *url.URL) string {
+	scheme := strings.ToLower(u.Scheme)
+	port := u.Port()
+	if port == "" {
+		switch scheme {
+		case "http":
+			port = "80"
+		case "https":
+			port = "443"
+		}
+	}
+	return scheme + "://" + net.JoinHostPort(strings.ToLower(u.Hostname()), port)
 }
 
 // defaultTransport clones http.DefaultTransport (proxy from the environment,
@@ -480,6 +540,13 @@ func (c *Client) attempt(ctx context.Context, op string, n int, body []byte, ext
 	start := time.Now()
 	resp, err := c.http.Do(req)
 	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			ue.URL = scrub.URL(ue.URL) // the query of OPENCTI_URL may hold a key
+		}
+		if errors.Is(err, ErrCrossOriginRedirect) {
+			return nil, fmt.Errorf("post graphql: %w", err)
+		}
 		return nil, &transportError{
 			err:  fmt.Errorf("post graphql: %w", err),
 			sent: gotConn.Load() && !isDialError(err),
@@ -496,15 +563,14 @@ func (c *Client) attempt(ctx context.Context, op string, n int, body []byte, ext
 		slog.Int("status", resp.StatusCode),
 		slog.Duration("duration", time.Since(start)))
 	if resp.StatusCode != http.StatusOK {
-		b, err := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody+1))
+		b, err := io.ReadAll(io.LimitReader(resp.Body, maxErrorRead+1))
 		if err != nil && resp.StatusCode < 500 {
 			return nil, &transportError{err: fmt.Errorf("read error body: %w", err), sent: true}
 		}
-		complete := len(b) <= maxErrorBody
-		if !complete {
-			b = b[:maxErrorBody]
-		}
-		he := &HTTPError{Status: resp.StatusCode, Body: c.redact(string(b))}
+		complete := len(b) <= maxErrorRead
+		// Redact the whole body, then cut: a token across the cut would
+		// otherwise leave its first half.
+		he := &HTTPError{Status: resp.StatusCode, Body: excerpt(c.redact(string(b[:min(len(b), maxErrorRead)])))}
 		if complete {
 			he.GraphQL = parseErrorBody(b, c.redact)
 		}
@@ -579,18 +645,33 @@ func (c *Client) backoff(n int) time.Duration {
 	return d/2 + rand.N(d/2+1) //nolint:gosec // G404: jitter, not a secret.
 }
 
-// redact removes the token from s.
+// redact removes the token and the custom header values from s (those long
+// enough to be told apart from words, see [scrub.Secrets]).
 func (c *Client) redact(s string) string {
-	if c.token == "" {
-		return s
-	}
-	return strings.ReplaceAll(s, c.token, "REDACTED")
+	return scrub.Secrets(s, c.secrets...)
 }
 
-// sanitize makes sure err's text does not contain the token.
+// sanitize makes sure err's text does not contain the token or a custom
+// header value.
 func (c *Client) sanitize(err error) error {
-	if err == nil || c.token == "" || !strings.Contains(err.Error(), c.token) {
+	if err == nil {
 		return err
 	}
-	return &redactedError{msg: c.redact(err.Error())}
+	msg := err.Error()
+	if red := c.redact(msg); red != msg {
+		return &redactedError{msg: red}
+	}
+	return err
+}
+
+// excerpt returns at most maxErrorBody bytes of s, cut on a rune boundary.
+func excerpt(s string) string {
+	if len(s) <= maxErrorBody {
+		return s
+	}
+	n := maxErrorBody
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }

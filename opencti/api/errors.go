@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/riskiq-opencti/connectors/opencti/scrub"
 )
 
 // ErrEntityNotFound is returned by [Client.StixCoreObject] when the platform
@@ -25,8 +27,13 @@ var ErrResponseTooLarge = errors.New("response too large")
 // it may or may not have been applied, and it was not sent again.
 var ErrOutcomeUnknown = errors.New("outcome unknown: the request may have reached the platform")
 
-// maxErrorBody is how much of a non-200 body is read and kept in HTTPError.
+// maxErrorBody is how much of a non-200 body HTTPError keeps.
 const maxErrorBody = 1 << 10
+
+// maxErrorRead is how much of a non-200 body is read: a GraphQL error
+// document up to this size is parsed, and secrets are redacted from all of it
+// before it is cut to maxErrorBody.
+const maxErrorRead = 64 << 10
 
 // GraphQLError is the first entry of a GraphQL "errors" array.
 type GraphQLError struct {
@@ -83,7 +90,7 @@ func (e *HTTPError) Error() string {
 	if e.GraphQL != nil {
 		return fmt.Sprintf("http status %d: %s", e.Status, e.GraphQL.Error())
 	}
-	body := strings.TrimSpace(e.Body)
+	body := scrub.Text(e.Body, 0) // a proxy's page: one printable line
 	if body == "" {
 		return fmt.Sprintf("http status %d", e.Status)
 	}

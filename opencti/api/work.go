@@ -5,14 +5,27 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/riskiq-opencti/connectors/opencti/scrub"
 )
 
+// MaxWorkMessage bounds, in bytes, the messages and names the client sends
+// for a work. They often carry text from outside (a provider's error
+// message), so [WorkMessageText] also makes them one printable line.
+const MaxWorkMessage = 1 << 10
+
+// WorkMessageText returns message as the work calls send it: at most
+// [MaxWorkMessage] bytes of valid UTF-8, one line, without control characters
+// or terminal escape sequences (see [scrub.Text]).
+func WorkMessageText(message string) string { return scrub.Text(message, MaxWorkMessage) }
+
 // WorkAdd creates a work for the connector, in status progress, and returns
-// its id (pycti initiate_work, spec §5.1).
+// its id (pycti initiate_work, spec §5.1). The name is cleaned as
+// [WorkMessageText] does.
 //
 // mutation workAdd($connectorId: String!, $friendlyName: String) { workAdd(…) { id } }
 func (c *Client) WorkAdd(ctx context.Context, connectorID, friendlyName string) (string, error) {
-	vars := map[string]any{"connectorId": connectorID, "friendlyName": friendlyName}
+	vars := map[string]any{"connectorId": connectorID, "friendlyName": WorkMessageText(friendlyName)}
 	var out struct {
 		WorkAdd *struct {
 			ID string `json:"id"`
@@ -41,21 +54,23 @@ func (c *Client) workEdit(ctx context.Context, what, doc string, vars map[string
 	return nil
 }
 
-// WorkToReceived marks the work received with a message (pycti to_received).
+// WorkToReceived marks the work received with a message (pycti to_received),
+// cleaned and bounded by [WorkMessageText].
 //
 // mutation workToReceived($id: ID!, $message: String) { workEdit(id: $id) { toReceived(message: $message) } }
 func (c *Client) WorkToReceived(ctx context.Context, workID, message string) error {
 	return c.workEdit(ctx, "work to received", docWorkToReceived,
-		map[string]any{"id": workID, "message": message})
+		map[string]any{"id": workID, "message": WorkMessageText(message)})
 }
 
 // WorkToProcessed marks the work processed; inError files message under the
-// work's errors instead of its messages (pycti to_processed).
+// work's errors instead of its messages (pycti to_processed). The message is
+// cleaned and bounded by [WorkMessageText].
 //
 // mutation workToProcessed($id: ID!, $message: String, $inError: Boolean) { workEdit(id: $id) { toProcessed(…) } }
 func (c *Client) WorkToProcessed(ctx context.Context, workID, message string, inError bool) error {
 	return c.workEdit(ctx, "work to processed", docWorkToProcessed,
-		map[string]any{"id": workID, "message": message, "inError": inError})
+		map[string]any{"id": workID, "message": WorkMessageText(message), "inError": inError})
 }
 
 // AddExpectations adds n to the number of messages the work waits for; call

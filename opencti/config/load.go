@@ -13,6 +13,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
+
+	"github.com/riskiq-opencti/connectors/opencti/scrub"
 )
 
 // Connector types accepted by the platform (GraphQL enum ConnectorType).
@@ -210,11 +212,17 @@ func loadOpenCTI(s *Source) OpenCTI {
 	if o.URL != "" {
 		switch u, err := url.Parse(o.URL); {
 		case err != nil || u.Host == "" || !strings.EqualFold(u.Scheme, "http") && !strings.EqualFold(u.Scheme, "https"):
-			o.URL = redactURL(o.URL)
+			o.URL = scrub.URL(o.URL)
 			s.problem("OPENCTI_URL", "opencti.url", o.URL, false, "must be an http:// or https:// URL with a host, e.g. http://opencti:8080")
-		case u.User != nil:
-			o.URL = redactURL(o.URL)
+		case u.User != nil || strings.Contains(o.URL, "@"):
+			// An "@" elsewhere is a password with an unescaped "/", "?" or "#".
+			o.URL = scrub.URL(o.URL)
 			s.problem("OPENCTI_URL", "opencti.url", o.URL, false, "must not contain a user name or password: the token (OPENCTI_TOKEN) authenticates")
+		case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
+			// pycti appends /graphql to the URL, which a query or fragment
+			// would swallow; and a query would be printed with every error.
+			o.URL = scrub.URL(o.URL)
+			s.problem("OPENCTI_URL", "opencti.url", o.URL, false, "must not contain a query or fragment: /graphql is appended to it, and the token (OPENCTI_TOKEN) authenticates")
 		}
 	}
 	o.Token = s.Secret("OPENCTI_TOKEN", "opencti.token", true)
@@ -226,21 +234,6 @@ func loadOpenCTI(s *Source) OpenCTI {
 	o.JSONLogging = s.Bool("OPENCTI_JSON_LOGGING", "opencti.json_logging", true)
 	o.CustomHeaders = loadCustomHeaders(s)
 	return o
-}
-
-// redactURL hides a password in a URL before it goes into a message.
-func redactURL(raw string) string {
-	if u, err := url.Parse(raw); err == nil {
-		return u.Redacted()
-	}
-	if i := strings.LastIndex(raw, "@"); i >= 0 {
-		prefix := ""
-		if j := strings.Index(raw[:i], "://"); j >= 0 {
-			prefix = raw[:j+3]
-		}
-		return prefix + redacted + raw[i:]
-	}
-	return raw
 }
 
 // loadSSLVerify reads OPENCTI_SSL_VERIFY: a boolean, or the path of a CA

@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+
+	"github.com/riskiq-opencti/connectors/opencti/scrub"
 )
 
 // redacted is what a non-empty Secret prints everywhere.
-const redacted = "REDACTED"
+const redacted = scrub.Redacted
 
 // Secret is a configuration value that must never be printed: an API token, a
 // password, a private key. Every way of printing or encoding it (fmt verbs,

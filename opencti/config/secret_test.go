@@ -111,6 +111,21 @@ func TestSecretsNeverLeak(t *testing.T) {
 			wantRedacted: true,
 		},
 		{
+			name:         "secret in the URL query",
+			env:          map[string]string{"OPENCTI_URL": "http://opencti:8080/graphql?api_key=" + urlPass, "OPENCTI_TOKEN": token},
+			wantRedacted: true,
+		},
+		{
+			name:         "secret in the query of an unparsable URL",
+			env:          map[string]string{"OPENCTI_URL": "http://opencti:port/?api_key=" + urlPass, "OPENCTI_TOKEN": token},
+			wantRedacted: true,
+		},
+		{
+			name:         "secret with a slash in the URL",
+			env:          map[string]string{"OPENCTI_URL": "http://user:12/" + urlPass + "@opencti/", "OPENCTI_TOKEN": token},
+			wantRedacted: true,
+		},
+		{
 			name:         "secret in a URL with a bad scheme",
 			env:          map[string]string{"OPENCTI_URL": "ftp://user:" + urlPass + "@opencti/", "OPENCTI_TOKEN": token},
 			wantRedacted: true,

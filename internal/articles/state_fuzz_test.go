@@ -1,6 +1,7 @@
 package articles_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"iter"
@@ -27,6 +28,21 @@ func (noArticles) Article(context.Context, string) (articles.Article, error) {
 	return articles.Article{}, articles.ErrNotFound
 }
 
+// sdkStatePlatform decodes the state as the SDK's Helper.State does (numbers as
+// json.Number).
+type sdkStatePlatform struct{ *fakePlatform }
+
+func (p sdkStatePlatform) State(v any) (bool, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.state == nil {
+		return false, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(p.state))
+	dec.UseNumber()
+	return true, dec.Decode(v)
+}
+
 // FuzzImportState runs the importer on any connector state the platform may hand back
 // (the state is operator-editable in the platform's UI): the run never fails nor panics
 // because of it, the timestamps it keeps are valid Unix timestamps, and the keys it does
@@ -42,6 +58,8 @@ func FuzzImportState(f *testing.F) {
 		`{"latest_run_timestamp": 99999999999999999999, "latest_article_timestamp": "0x10"}`,
 		`{"latest_run_timestamp": true, "latest_article_timestamp": "\u0000"}`,
 		`{"other": "kept"}`,
+		`{"latest_run_timestamp": 1e999, "latest_article_timestamp": 1723705100, "other": 12345678901234567890}`,
+		`{"latest_run_timestamp": 1723705200.9, "latest_article_timestamp": 1.7237051e9}`,
 	} {
 		f.Add(s)
 	}
@@ -55,7 +73,7 @@ func FuzzImportState(f *testing.F) {
 		p := newFakePlatform(nil)
 		p.state = []byte(raw)
 		im, err := articles.NewImporter(articles.Config{
-			Source: noArticles{}, Platform: p, Lister: &fakeLister{},
+			Source: noArticles{}, Platform: sdkStatePlatform{p}, Lister: &fakeLister{},
 			Interval: time.Hour, Logger: slog.New(slog.DiscardHandler), Now: func() time.Time { return now },
 		})
 		if err != nil {

@@ -4,7 +4,7 @@ GO ?= go
 GOLANGCI_LINT_VERSION := v2.15.0
 PKGS := ./...
 
-.PHONY: all build test test-short vet tidy tidy-check fmt lint bench rabbitmq
+.PHONY: all build test test-short vet tidy tidy-check fmt lint bench fuzz rabbitmq
 
 all: build
 
@@ -30,6 +30,12 @@ test-short:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+## fuzz: run every fuzz target, one after the other, each for FUZZTIME (e.g. make fuzz FUZZTIME=1m;
+## FUZZ=Envelope selects targets by name). New failing inputs land in the package's testdata/fuzz/.
+FUZZTIME ?= 10s
+fuzz:
+	@GO="$(GO)" FUZZTIME="$(FUZZTIME)" FUZZ="$(FUZZ)" ./scripts/fuzz.sh
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

@@ -93,7 +93,10 @@ type Helper struct {
 	testHook func(step string)
 }
 
-// New builds a helper from a loaded configuration. It does no I/O.
+// New builds a helper from a loaded configuration. It does no network I/O; it
+// reads the CA files the configuration names (OPENCTI_SSL_VERIFY as a path,
+// HTTPS_CA_CERTIFICATES) and logs a warning when the platform's https
+// certificate will not be verified.
 func New(cfg config.Config, opts ...Option) (*Helper, error) {
 	h := &Helper{
 		cfg:             cfg,
@@ -113,9 +116,14 @@ func New(cfg config.Config, opts ...Option) (*Helper, error) {
 		h.metrics = metrics.New(cfg.Connector.MetricsNamespace, cfg.Connector.MetricsSubsystem)
 	}
 	if h.api == nil {
+		extraCAs, err := openctiTLS(cfg.OpenCTI, h.log)
+		if err != nil {
+			return nil, err
+		}
 		c, err := api.New(cfg.OpenCTI.URL, cfg.OpenCTI.Token.Reveal(),
 			api.WithHeaders(cfg.OpenCTI.CustomHeaders),
 			api.WithTLS(!cfg.OpenCTI.SSLVerify, cfg.OpenCTI.CABundle),
+			api.WithExtraRootCAs(extraCAs),
 			api.WithLogger(h.log),
 		)
 		if err != nil {
@@ -323,8 +331,15 @@ func brokerConfig(conn api.MQConnection, o config.MQ, connectorID string) (broke
 		if err != nil {
 			return c, fmt.Errorf("read MQ_USE_SSL_KEY: %w", err)
 		}
+		if keyPEM, err = clientKeyPEM(keyPEM, o.SSLPassphrase.Reveal()); err != nil {
+			return c, err
+		}
 		cert, err := tls.X509KeyPair(certPEM, keyPEM)
 		if err != nil {
+			if o.SSLPassphrase.Reveal() != "" {
+				// A wrong passphrase is not always detected by the decryption itself.
+				return c, fmt.Errorf("load the RabbitMQ client certificate (is MQ_USE_SSL_PASSPHRASE right?): %w", err)
+			}
 			return c, fmt.Errorf("load the RabbitMQ client certificate: %w", err)
 		}
 		tc.Certificates = []tls.Certificate{cert}
@@ -333,10 +348,20 @@ func brokerConfig(conn api.MQConnection, o config.MQ, connectorID string) (broke
 	return c, nil
 }
 
-// pemOrFile returns PEM text given inline (pycti accepts both) or read from a path.
+// pemOrFile returns PEM text given inline (pycti accepts both) or read from a path. When
+// the value is neither (not PEM, and no readable file of that name), the error names the
+// path only when it looks like one: a mangled inline key must not end up in a log.
 func pemOrFile(v string) ([]byte, error) {
 	if strings.HasPrefix(strings.TrimSpace(v), "-----BEGIN") {
 		return []byte(v), nil
 	}
-	return os.ReadFile(v) //nolint:gosec // G304: the operator configures this path
+	b, err := os.ReadFile(v) //nolint:gosec // G304: the operator configures this path
+	if err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) && (len(v) > 512 || strings.ContainsAny(v, "\n\r") || strings.Contains(v, "-----")) {
+			return nil, fmt.Errorf("neither PEM text nor a readable file (value withheld): %w", pe.Err)
+		}
+		return nil, err
+	}
+	return b, nil
 }

@@ -4,13 +4,22 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"math/big"
+	"strconv"
+	"strings"
 	"time"
 )
 
 // State decodes the connector state into v (a pointer to a struct or map). It
 // reports false when there is no state: pycti's get_state returns None for an
 // absent state, "null", "{}" and anything that is not a JSON object.
+//
+// Numbers decoded into interface values (a map[string]any, an any field) are
+// json.Number, their exact text: like Python, which keeps integers exact and
+// reads 1e999 as inf, no number of a state the platform holds makes decoding
+// fail, and SetState writes it back unchanged.
 func (h *Helper) State(v any) (bool, error) {
 	h.mu.Lock()
 	s := h.state
@@ -18,7 +27,9 @@ func (h *Helper) State(v any) (bool, error) {
 	if s == nil {
 		return false, nil
 	}
-	if err := json.Unmarshal(s, v); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(s))
+	dec.UseNumber()
+	if err := dec.Decode(v); err != nil {
 		return false, fmt.Errorf("decode connector state: %w", err)
 	}
 	return true, nil
@@ -76,18 +87,90 @@ func stateString(s json.RawMessage) string {
 	return string(s)
 }
 
-// sameState compares two states as JSON values (key order and spacing ignored).
+// sameState compares two states as Python compares the json.loads of each
+// (key order and spacing ignored, 1 == 1.0, integers exact, floats that
+// overflow are inf), as pycti's ping does before it reports a remote reset.
 func sameState(a, b json.RawMessage) bool {
 	if a == nil || b == nil {
 		return a == nil && b == nil
 	}
-	var x, y any
-	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
-		return false
+	x, errX := decodeState(a)
+	y, errY := decodeState(b)
+	if errX != nil || errY != nil {
+		return bytes.Equal(a, b)
 	}
-	xb, _ := json.Marshal(x)
-	yb, _ := json.Marshal(y)
-	return bytes.Equal(xb, yb)
+	return sameValue(x, y)
+}
+
+func decodeState(s json.RawMessage) (any, error) {
+	dec := json.NewDecoder(bytes.NewReader(s))
+	dec.UseNumber()
+	var v any
+	err := dec.Decode(&v)
+	return v, err
+}
+
+// sameValue compares decoded JSON values the way Python's == compares them.
+func sameValue(x, y any) bool {
+	switch x := x.(type) {
+	case map[string]any:
+		y, ok := y.(map[string]any)
+		if !ok || len(x) != len(y) {
+			return false
+		}
+		for k, vx := range x {
+			vy, ok := y[k]
+			if !ok || !sameValue(vx, vy) {
+				return false
+			}
+		}
+		return true
+	case []any:
+		y, ok := y.([]any)
+		if !ok || len(x) != len(y) {
+			return false
+		}
+		for i := range x {
+			if !sameValue(x[i], y[i]) {
+				return false
+			}
+		}
+		return true
+	case json.Number:
+		y, ok := y.(json.Number)
+		return ok && sameNumber(x, y)
+	default: // string, bool, nil
+		return x == y
+	}
+}
+
+// sameNumber compares two JSON numbers as Python compares what json.loads makes
+// of them: integers exact, other numbers as float64 (±inf when too large).
+func sameNumber(x, y json.Number) bool {
+	if x == y {
+		return true
+	}
+	fx, okX := pyNumber(x)
+	fy, okY := pyNumber(y)
+	return okX && okY && fx.Cmp(fy) == 0
+}
+
+// pyNumber returns the value Python gives the JSON number n: an int (exact) or a
+// float64.
+func pyNumber(n json.Number) (*big.Float, bool) {
+	s := string(n)
+	if !strings.ContainsAny(s, ".eE") {
+		i, ok := new(big.Int).SetString(s, 10)
+		if !ok {
+			return nil, false
+		}
+		return new(big.Float).SetInt(i), true
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil && !errors.Is(err, strconv.ErrRange) {
+		return nil, false
+	}
+	return big.NewFloat(f), true // ±Inf on overflow, like Python's float()
 }
 
 // ping sends pingConnector with the state and connector_info, and clears the

@@ -81,3 +81,30 @@ func mustJSON(t *testing.T, v any) []byte {
 	}
 	return b
 }
+
+// TestStateTimestamp reads timestamps as the SDK hands them (json.Number) and as
+// Python's int() reads the state's values.
+func TestStateTimestamp(t *testing.T) {
+	tests := []struct {
+		in   any
+		want int64
+		ok   bool
+	}{
+		{json.Number("1723705200"), 1723705200, true},
+		{json.Number("1723705200.9"), 1723705200, true}, // int() truncates
+		{json.Number("1.7237052e9"), 1723705200, true},
+		{json.Number("1e999"), 0, false},
+		{json.Number("-5"), 0, false},
+		{json.Number("99999999999999999999"), 0, false},
+		{float64(1723705200), 1723705200, true},
+		{" 17 ", 17, true},
+		{"x", 0, false},
+		{nil, 0, false},
+	}
+	for _, tt := range tests {
+		got, ok := state{StateLatestRun: tt.in}.timestamp(StateLatestRun)
+		if ok != tt.ok || ok && got != tt.want {
+			t.Errorf("timestamp(%#v) = %d, %v; want %d, %v", tt.in, got, ok, tt.want, tt.ok)
+		}
+	}
+}

@@ -873,9 +873,15 @@ func (s state) timestamp(key string) (int64, bool) {
 		return v, v >= 0
 	case int:
 		return int64(v), v >= 0
-	case json.Number:
-		n, err := v.Int64()
-		return n, err == nil && n >= 0
+	case json.Number: // how the SDK decodes numbers
+		if n, err := v.Int64(); err == nil {
+			return n, n >= 0
+		}
+		f, err := v.Float64()
+		if err != nil {
+			return 0, false
+		}
+		return state{key: f}.timestamp(key)
 	case string:
 		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
 		return n, err == nil && n >= 0

@@ -145,7 +145,9 @@ func NewConverter(now func() time.Time, log *slog.Logger) *Converter {
 
 // Convert returns the observables and relationships for the records, in
 // record order, each observable once. Values are kept verbatim so ids match
-// the Python connector's. The author and TLP:WHITE are not included.
+// the Python connector's. A record that resolves to the entity itself is
+// skipped (the platform refuses a relationship from an object to itself). The
+// author and TLP:WHITE are not included.
 func (c *Converter) Convert(e Entity, records []Resolution) ([]stix.Object, error) {
 	now := c.now().UTC().Truncate(time.Millisecond)
 	author := stix.IdentityID(AuthorName, stix.IdentityClassOrganization)
@@ -181,6 +183,13 @@ func (c *Converter) Convert(e Entity, records []Resolution) ([]stix.Object, erro
 			continue
 		}
 		obs := m.build(r.Resolve, common)
+		if obs.ID() == e.ID {
+			// The platform refuses a relationship whose source is its target ("Relation
+			// cant be created with the same source and target"): the work would count an
+			// error for a record that says nothing.
+			c.log.Warn("Record resolving to the entity itself skipped", "index", i, "record_type", r.RecordType)
+			continue
+		}
 		src, dst := e.ID, obs.ID()
 		if m.reversed {
 			src, dst = dst, src

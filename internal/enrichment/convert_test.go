@@ -162,6 +162,55 @@ func TestConvertDeduplicatesObservables(t *testing.T) {
 	}
 }
 
+// TestConvertSkipsRecordsOfTheEntityItself: a record resolving to the queried value
+// (a CNAME to itself, an IP whose reverse record is the IP) would make a relationship from
+// the entity to itself, which the platform refuses; the other records are kept.
+func TestConvertSkipsRecordsOfTheEntityItself(t *testing.T) {
+	t.Parallel()
+	first, last := seen("2024-01-01 00:00:00"), seen("2024-02-01 00:00:00")
+	tests := []struct {
+		name   string
+		entity stix.Object
+		value  string
+		recs   []Resolution
+	}{
+		{name: "domain CNAME to itself", entity: stix.NewDomainName("example.com"), value: "example.com", recs: []Resolution{
+			{RecordType: "CNAME", ResolveType: "domain", Resolve: "example.com", FirstSeen: first, LastSeen: last},
+			{RecordType: "A", ResolveType: "ip", Resolve: "192.0.2.1", FirstSeen: first, LastSeen: last},
+		}},
+		{name: "domain reverse record to itself", entity: stix.NewDomainName("example.com"), value: "example.com", recs: []Resolution{
+			{RecordType: "A", ResolveType: "domain", Resolve: "example.com", FirstSeen: first, LastSeen: last},
+			{RecordType: "A", ResolveType: "ip", Resolve: "192.0.2.1", FirstSeen: first, LastSeen: last},
+		}},
+		{name: "ip A record to itself", entity: stix.NewIPv4Addr("192.0.2.9"), value: "192.0.2.9", recs: []Resolution{
+			{RecordType: "A", ResolveType: "ip", Resolve: "192.0.2.9", FirstSeen: first, LastSeen: last},
+			{RecordType: "A", ResolveType: "domain", Resolve: "host.example.com", FirstSeen: first, LastSeen: last},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := NewConverter(func() time.Time { return fixedNow }, nil).Convert(Entity{ID: tt.entity.ID(), Value: tt.value}, tt.recs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != 2 {
+				t.Fatalf("Convert() = %d objects, want the other record's observable and relationship: %v", len(got), got)
+			}
+			for _, o := range got {
+				var v struct {
+					ID        string `json:"id"`
+					SourceRef string `json:"source_ref"`
+					TargetRef string `json:"target_ref"`
+				}
+				mustDecode(t, o, &v)
+				if v.ID == tt.entity.ID() || (v.SourceRef != "" && v.SourceRef == v.TargetRef) {
+					t.Errorf("Convert() returned %s (%s -> %s): the entity or a relationship to itself", v.ID, v.SourceRef, v.TargetRef)
+				}
+			}
+		})
+	}
+}
+
 func mustDecode(t *testing.T, o stix.Object, v any) {
 	t.Helper()
 	b, err := json.Marshal(o)

@@ -68,6 +68,7 @@ type settings struct {
 	tlsSet      bool
 	insecure    bool
 	caPath      string
+	extraCAs    []byte
 	maxAttempts int
 	retryDelay  time.Duration
 	maxResponse int64
@@ -123,6 +124,21 @@ func WithTLS(insecureSkipVerify bool, caBundlePath string) Option {
 		s.tlsSet = true
 		s.insecure = insecureSkipVerify
 		s.caPath = caBundlePath
+		return nil
+	}
+}
+
+// WithExtraRootCAs adds the PEM certificates of pem to the roots that verify the
+// platform's certificate (HTTPS_CA_CERTIFICATES: the CA of a TLS-intercepting proxy),
+// on top of the system roots and the WithTLS CA bundle. It has no effect while
+// verification is off. New fails when pem holds no certificate.
+func WithExtraRootCAs(pem []byte) Option {
+	return func(s *settings) error {
+		if len(pem) == 0 {
+			return nil
+		}
+		s.tlsSet = true
+		s.extraCAs = pem
 		return nil
 	}
 }
@@ -279,17 +295,24 @@ func buildHTTPClient(s *settings) (*http.Client, error) {
 	if s.insecure {
 		tc.InsecureSkipVerify = true // OPENCTI_SSL_VERIFY=false asks for it (pycti's default).
 	}
-	if s.caPath != "" {
-		pem, err := os.ReadFile(s.caPath)
-		if err != nil {
-			return nil, fmt.Errorf("opencti tls: read ca bundle: %w", err)
+	if s.caPath != "" || len(s.extraCAs) > 0 {
+		pool := tc.RootCAs
+		if pool == nil {
+			if pool, _ = x509.SystemCertPool(); pool == nil {
+				pool = x509.NewCertPool()
+			}
 		}
-		pool, err := x509.SystemCertPool()
-		if err != nil || pool == nil {
-			pool = x509.NewCertPool()
+		if s.caPath != "" {
+			pem, err := os.ReadFile(s.caPath)
+			if err != nil {
+				return nil, fmt.Errorf("opencti tls: read ca bundle: %w", err)
+			}
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("opencti tls: ca bundle %s: no PEM certificate found", s.caPath)
+			}
 		}
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("opencti tls: ca bundle %s: no PEM certificate found", s.caPath)
+		if len(s.extraCAs) > 0 && !pool.AppendCertsFromPEM(s.extraCAs) {
+			return nil, errors.New("opencti tls: extra root CAs: no PEM certificate found")
 		}
 		tc.RootCAs = pool
 	}

@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -178,4 +179,30 @@ func (l *logBuffer) String() string {
 func debugLogger() (*slog.Logger, *logBuffer) {
 	b := &logBuffer{}
 	return slog.New(slog.NewJSONHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug})), b
+}
+
+// hookHandler is a slog.Handler that calls fn, synchronously, for every record whose
+// message is msg: a test can act at a precise point of the client's flow (e.g. once a
+// retry is scheduled) instead of guessing it with a timer.
+type hookHandler struct {
+	msg string
+	fn  func()
+}
+
+func (h hookHandler) Enabled(context.Context, slog.Level) bool { return true }
+
+func (h hookHandler) Handle(_ context.Context, r slog.Record) error {
+	if r.Message == h.msg {
+		h.fn()
+	}
+	return nil
+}
+
+func (h hookHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+
+func (h hookHandler) WithGroup(string) slog.Handler { return h }
+
+// onLog returns a logger that calls fn each time msg is logged.
+func onLog(msg string, fn func()) *slog.Logger {
+	return slog.New(hookHandler{msg: msg, fn: fn})
 }

@@ -85,11 +85,12 @@ func (p *Publisher) publishBatchOnce(ctx context.Context, exchange, routingKey s
 	// those not published: todo's order.
 	var ring []inFlight
 	var head, pending int
+	var s *session
 	unconfirmed := func() []int {
 		out := nacked
 		for ; pending > 0; pending-- {
 			f := ring[head]
-			if f.dc.Acked() {
+			if isDone(s.confirmDone(f.dc)) && f.dc.Acked() {
 				confirmed++
 			} else {
 				out = append(out, f.idx)
@@ -119,7 +120,7 @@ loop:
 		// Settle the confirms that arrived, oldest first.
 		for pending > 0 {
 			f := ring[head]
-			if !isDone(f.dc) {
+			if !isDone(s.confirmDone(f.dc)) {
 				break
 			}
 			switch {
@@ -162,7 +163,7 @@ loop:
 			timer.Reset(p.confirmTimeout)
 		}
 		select {
-		case <-ring[head].dc.Done():
+		case <-s.confirmDone(ring[head].dc):
 		case <-ctx.Done():
 			cause = ctx.Err()
 			break loop
@@ -185,10 +186,11 @@ loop:
 	return confirmed, failed, cause
 }
 
-// isDone reports whether the confirm of a message arrived (ack or nack).
-func isDone(dc *amqp.DeferredConfirmation) bool {
+// isDone reports whether done, a confirm's channel, is closed: the confirm arrived (ack or
+// nack).
+func isDone(done <-chan struct{}) bool {
 	select {
-	case <-dc.Done():
+	case <-done:
 		return true
 	default:
 		return false

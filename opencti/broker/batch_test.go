@@ -326,15 +326,17 @@ func TestIntegrationPublishBatchContextCancelled(t *testing.T) {
 	}
 }
 
-// TestIntegrationPublishBatchConfirmTimeout uses a confirm timeout no broker can meet: each
-// attempt drops the connection and tries again on a new one.
+// TestIntegrationPublishBatchConfirmTimeout withholds every publisher confirm: each
+// attempt must time out, drop its connection and try again on a new one, until ctx ends.
 func TestIntegrationPublishBatchConfirmTimeout(t *testing.T) {
 	plat := newPlatform(t, nil)
 	rec, logger := newLogRecorder(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
 	causes := make(chan error, 10)
-	pub := NewPublisher(testConfig(t, "publisher"), WithLogger(logger), WithConfirmTimeout(time.Nanosecond),
+	var sessions atomic.Int64
+	pub := NewPublisher(testConfig(t, "publisher"), WithLogger(logger), WithConfirmTimeout(time.Millisecond),
+		withholdConfirms(&sessions), WithPublishWindow(10),
 		WithReconnectBackoff(time.Millisecond, 5*time.Millisecond),
 		WithOnRetry(func(err error) {
 			causes <- err
@@ -344,17 +346,25 @@ func TestIntegrationPublishBatchConfirmTimeout(t *testing.T) {
 		}))
 	t.Cleanup(func() { _ = pub.Close() })
 	n, err := pub.PublishBatch(ctx, plat.exchange, plat.key, batchBodies("m", 100))
-	if !errors.Is(err, context.Canceled) {
-		t.Fatalf("PublishBatch() = %d, %v; want an error wrapping context.Canceled", n, err)
+	if n != 0 || !errors.Is(err, context.Canceled) {
+		t.Fatalf("PublishBatch() = %d, %v; want 0 and an error wrapping context.Canceled", n, err)
+	}
+	if !strings.Contains(err.Error(), "100 of 100 messages unconfirmed") {
+		t.Errorf("PublishBatch() error = %q, want every message unconfirmed", err)
 	}
 	close(causes)
+	retries := 0
 	for cause := range causes {
+		retries++
 		if !errors.Is(cause, errConfirmTimeout) {
 			t.Errorf("retry cause = %v, want errConfirmTimeout", cause)
 		}
 	}
-	if c := rec.count("publisher_connected"); c < 2 {
-		t.Errorf("publisher connected %d times, want a new connection after a confirm timeout", c)
+	if retries != 2 {
+		t.Errorf("%d retries, want 2", retries)
+	}
+	if c, s := rec.count("publisher_connected"), sessions.Load(); c != 2 || s != 2 {
+		t.Errorf("publisher connected %d times (%d sessions), want 2: a new connection after each confirm timeout", c, s)
 	}
 }
 

@@ -115,7 +115,8 @@ func (c Config) String() string {
 		b.WriteString(url.User(c.User).String())
 		b.WriteByte('@')
 	}
-	b.WriteString(c.addr())
+	// An IPv6 zone's "%" is written "%25" in a URL (RFC 6874).
+	b.WriteString(strings.ReplaceAll(c.addr(), "%", "%25"))
 	b.WriteByte('/')
 	b.WriteString(url.PathEscape(c.vhost()))
 	q := url.Values{}
@@ -188,6 +189,11 @@ func ConfigFromURL(rawURL string) (Config, error) {
 		if _, err := netip.ParseAddr(c.Host); err != nil || !strings.HasPrefix(u.Host, "[") {
 			return Config{}, fmt.Errorf("parse broker url: host %s is not a host name or a bracketed IPv6 address", quote(c.Host))
 		}
+	} else if !isHostName(c.Host) {
+		// net/url accepts more in a host (e.g. "%25" decoded to "%", sub-delimiters) than
+		// any broker name can hold, and not all of it would print back the same.
+		return Config{}, fmt.Errorf("parse broker url: host %s is not a host name (letters, digits, '-', '.', '_'; "+
+			"international names in their xn-- form) or an IP address", quote(c.Host))
 	}
 	if p := u.Port(); p != "" {
 		n, err := strconv.Atoi(p)
@@ -225,6 +231,19 @@ func ConfigFromURL(rawURL string) (Config, error) {
 		}
 	}
 	return c, nil
+}
+
+// isHostName reports whether h is made of ASCII letters, digits, '-', '.' and '_' only
+// (underscores appear in container names).
+func isHostName(h string) bool {
+	for i := 0; i < len(h); i++ {
+		switch b := h[i]; {
+		case 'a' <= b && b <= 'z', 'A' <= b && b <= 'Z', '0' <= b && b <= '9', b == '-', b == '.', b == '_':
+		default:
+			return false
+		}
+	}
+	return h != ""
 }
 
 func vhostFromPath(escaped string) (string, error) {

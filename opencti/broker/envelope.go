@@ -4,6 +4,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"strconv"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/riskiq-opencti/connectors/opencti/internal/pyjson"
 )
@@ -51,8 +53,11 @@ func NewEnvelope(part []byte, seq int, applicantID, draftID *string, workID stri
 // Marshal encodes e exactly as pycti does with Python's json.dumps defaults: keys in the
 // order bundle_type, applicant_id, action_sequence, entities_types, content, update,
 // draft_id, work_id (omitted when empty), separators ", " and ": ", and every non-ASCII
-// character escaped as \uXXXX (invalid UTF-8 becomes \ufffd). It fails when BundleType is
-// empty.
+// character escaped as \uXXXX. The strings are Go strings, read as UTF-8: each byte that is
+// not part of a valid UTF-8 sequence becomes \ufffd, as with encoding/json, so the output
+// always decodes to valid UTF-8 (bytes that encode a UTF-16 surrogate are invalid too: they
+// are not written as \ud800-style escapes, which a JSON decoder could join into another
+// character). It fails when BundleType is empty.
 func (e Envelope) Marshal() ([]byte, error) {
 	if e.BundleType == "" {
 		return nil, errors.New("marshal envelope: empty bundle_type")
@@ -70,7 +75,7 @@ func (e Envelope) Marshal() ([]byte, error) {
 	}
 	b := make([]byte, 0, n)
 	b = append(b, `{"bundle_type": `...)
-	b = pyjson.AppendString(b, e.BundleType)
+	b = appendString(b, e.BundleType)
 	b = append(b, `, "applicant_id": `...)
 	b = appendPyNullableString(b, e.ApplicantID)
 	b = append(b, `, "action_sequence": `...)
@@ -80,7 +85,7 @@ func (e Envelope) Marshal() ([]byte, error) {
 		if i > 0 {
 			b = append(b, ", "...)
 		}
-		b = pyjson.AppendString(b, t)
+		b = appendString(b, t)
 	}
 	b = append(b, `], "content": `...)
 	b = pyjson.AppendString(b, e.Content)
@@ -90,7 +95,7 @@ func (e Envelope) Marshal() ([]byte, error) {
 	b = appendPyNullableString(b, e.DraftID)
 	if e.WorkID != "" {
 		b = append(b, `, "work_id": `...)
-		b = pyjson.AppendString(b, e.WorkID)
+		b = appendString(b, e.WorkID)
 	}
 	b = append(b, '}')
 	return b, nil
@@ -100,5 +105,20 @@ func appendPyNullableString(b []byte, s *string) []byte {
 	if s == nil {
 		return append(b, "null"...)
 	}
-	return pyjson.AppendString(b, *s)
+	return appendString(b, *s)
+}
+
+// appendString appends s as json.dumps writes a str, after replacing each byte of s that
+// is not part of valid UTF-8 with U+FFFD (pyjson.AppendString alone would keep encoded
+// surrogates, its representation of Python's lone surrogates).
+func appendString(b []byte, s string) []byte {
+	if !utf8.ValidString(s) {
+		var v strings.Builder
+		v.Grow(len(s) + 8)
+		for _, r := range s { // one utf8.RuneError per invalid byte
+			v.WriteRune(r)
+		}
+		s = v.String()
+	}
+	return pyjson.AppendString(b, s)
 }

@@ -111,6 +111,13 @@ func TestEnvelopeMarshalEdgeCases(t *testing.T) {
 			want: `{"bundle_type": "QUEUE_BUNDLE", "applicant_id": null, "action_sequence": 1, "entities_types": [], "content": "", "update": false, "draft_id": null, "work_id": "a\ufffdb"}`,
 		},
 		{
+			// A Go string from encoding/json never holds surrogates: these bytes are invalid
+			// UTF-8, one \ufffd each, never \ud800\udc00 (which decodes as U+10000).
+			name: "encoded surrogates are invalid bytes",
+			env:  Envelope{BundleType: "QUEUE_BUNDLE", ActionSequence: 1, ApplicantID: ptr("\xed\xa0\x80\xed\xb0\x80")},
+			want: `{"bundle_type": "QUEUE_BUNDLE", "applicant_id": "\ufffd\ufffd\ufffd\ufffd\ufffd\ufffd", "action_sequence": 1, "entities_types": [], "content": "", "update": false, "draft_id": null}`,
+		},
+		{
 			name:    "empty bundle type",
 			env:     Envelope{ActionSequence: 1},
 			wantErr: true,

@@ -21,6 +21,18 @@ import (
 	"github.com/riskiq-opencti/connectors/internal/testenv"
 )
 
+// withholdConfirms makes the publisher ignore the publisher confirms of every session it
+// opens, as if the broker never sent them: each confirm wait then ends by the confirm
+// timeout, whatever the timing of the broker. It counts the sessions opened.
+func withholdConfirms(sessions *atomic.Int64) PublisherOption {
+	return publisherOptionFunc(func(p *Publisher) {
+		p.withholdConfirms = func() bool {
+			sessions.Add(1)
+			return true
+		}
+	})
+}
+
 // uniqueName returns prefix followed by a random suffix, for queues, exchanges and
 // connection names that do not collide with other tests using the same broker.
 func uniqueName(prefix string) string {

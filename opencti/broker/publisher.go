@@ -35,6 +35,10 @@ type Publisher struct {
 	confirmTimeout time.Duration
 	window         int
 	onRetry        func(error)
+	// withholdConfirms, set by tests only, is asked once per new session whether the
+	// confirms of that session are to be ignored, as if the broker never sent them: the
+	// confirm wait then ends only by the confirm timeout (or ctx, or Close).
+	withholdConfirms func() bool
 
 	closing   context.Context // cancelled by Close
 	stop      context.CancelFunc
@@ -202,7 +206,7 @@ func (p *Publisher) publishOnce(ctx context.Context, exchange, routingKey string
 	timer := time.NewTimer(p.confirmTimeout)
 	defer timer.Stop()
 	select {
-	case <-dc.Done():
+	case <-s.confirmDone(dc):
 		if dc.Acked() {
 			return nil
 		}
@@ -308,6 +312,9 @@ func (p *Publisher) session(ctx context.Context) (*session, error) {
 	if err := s.ch.Confirm(false); err != nil {
 		s.close()
 		return nil, fmt.Errorf("confirm.select: %w", err)
+	}
+	if p.withholdConfirms != nil {
+		s.confirmsWithheld = p.withholdConfirms()
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -138,15 +138,17 @@ func TestIntegrationPublishGivesUpWhenContextEnds(t *testing.T) {
 	}
 }
 
-// TestIntegrationPublishConfirmTimeout uses a confirm timeout no broker can meet: each
-// attempt must drop the connection and try again on a new one.
+// TestIntegrationPublishConfirmTimeout withholds every publisher confirm: each attempt
+// must time out, drop its connection and try again on a new one, until ctx ends.
 func TestIntegrationPublishConfirmTimeout(t *testing.T) {
 	plat := newPlatform(t, nil)
 	rec, logger := newLogRecorder(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
 	causes := make(chan error, 10)
-	pub := NewPublisher(testConfig(t, "publisher"), WithLogger(logger), WithConfirmTimeout(time.Nanosecond),
+	var sessions atomic.Int64
+	pub := NewPublisher(testConfig(t, "publisher"), WithLogger(logger), WithConfirmTimeout(time.Millisecond),
+		withholdConfirms(&sessions),
 		WithReconnectBackoff(time.Millisecond, 5*time.Millisecond),
 		WithOnRetry(func(err error) {
 			causes <- err
@@ -159,14 +161,23 @@ func TestIntegrationPublishConfirmTimeout(t *testing.T) {
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("Publish() error = %v, want context.Canceled", err)
 	}
+	if !strings.Contains(err.Error(), "gave up after 2 attempt(s)") || !strings.Contains(err.Error(), errConfirmTimeout.Error()) {
+		t.Errorf("Publish() error = %q, want 2 attempts and the confirm timeout as last cause", err)
+	}
 	close(causes)
+	n := 0
 	for cause := range causes {
+		n++
 		if !errors.Is(cause, errConfirmTimeout) {
 			t.Errorf("retry cause = %v, want errConfirmTimeout", cause)
 		}
 	}
-	if n := rec.count("publisher_connected"); n < 2 {
-		t.Errorf("publisher connected %d times, want a new connection after a confirm timeout", n)
+	if n != 2 {
+		t.Errorf("%d retries, want 2", n)
+	}
+	// One connection per attempt: each confirm timeout dropped the connection.
+	if c, s := rec.count("publisher_connected"), sessions.Load(); c != 2 || s != 2 {
+		t.Errorf("publisher connected %d times (%d sessions), want 2", c, s)
 	}
 }
 

@@ -32,6 +32,19 @@ type session struct {
 
 	blockMu   sync.Mutex
 	unblocked chan struct{} // closed while the connection is not blocked
+
+	// confirmsWithheld makes confirmDone ignore this session's publisher confirms, as if
+	// the broker never sent them (set by tests through Publisher.withholdConfirms).
+	confirmsWithheld bool
+}
+
+// confirmDone returns the channel closed when the confirm of dc arrives: dc.Done(), or a
+// channel that never closes while the session's confirms are withheld.
+func (s *session) confirmDone(dc *amqp.DeferredConfirmation) <-chan struct{} {
+	if s.confirmsWithheld {
+		return nil
+	}
+	return dc.Done()
 }
 
 // startSession opens a channel on conn and starts watching both. On error conn is closed.

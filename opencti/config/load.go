@@ -86,7 +86,8 @@ type OpenCTI struct {
 	// the system roots.
 	CABundle string
 	// ExtraCACertificates is HTTPS_CA_CERTIFICATES: PEM text, or the path of a
-	// PEM file, added to the trusted roots (for TLS-intercepting proxies).
+	// PEM file, added to the roots that verify the platform's certificate (for
+	// TLS-intercepting proxies) while SSLVerify is on; unused otherwise.
 	ExtraCACertificates string
 	// JSONLogging is OPENCTI_JSON_LOGGING: JSON log lines (default true).
 	JSONLogging bool
@@ -187,7 +188,9 @@ type MQ struct {
 	// SSLKey is MQ_USE_SSL_KEY: client private key, PEM text or a file path.
 	// It may hold the key itself: do not log it.
 	SSLKey Secret
-	// SSLPassphrase is MQ_USE_SSL_PASSPHRASE, for an encrypted SSLKey.
+	// SSLPassphrase is MQ_USE_SSL_PASSPHRASE: decrypts an SSLKey in the legacy
+	// encrypted PEM form (Proc-Type: 4,ENCRYPTED); unused for a plain key. An
+	// encrypted PKCS#8 key cannot be decrypted and is refused at start.
 	SSLPassphrase Secret
 	// RejectUnauthorized is MQ_USE_SSL_REJECT_UNAUTHORIZED: verify the
 	// broker's certificate. Off by default, as in pycti.

@@ -332,6 +332,9 @@ func TestCheckQuotaAbandonedRead(t *testing.T) {
 		go func() { errs <- e.client.CheckQuota(ctx) }()
 	}
 	waitFor(t, "2 checks wait for the read", func() bool { return passivetotal.QuotaWaiters(e.client) == 2 })
+	// The read must have reached the API before it is abandoned, else it
+	// could be cancelled before sending and the call count would not tell.
+	waitFor(t, "the read reaches the API", func() bool { return e.srv.Calls(passivetotaltest.EndpointQuota) == 1 })
 	cancel()
 	for range 2 {
 		if err := <-errs; !errors.Is(err, context.Canceled) {

@@ -51,7 +51,8 @@ const (
 // failed in this many runs, the state passes it with an error log. A run
 // counts failures only when it was not interrupted and imported at least one
 // other article (when every article fails, the source is more likely down
-// than the articles bad).
+// than the articles bad), except failures of the article's own
+// ([ErrArticleRefused], a mapping error), which always count.
 const MaxArticleAttempts = 3
 
 // WorkNamePrefix starts the name of every work: "RiskIQ run @ 2025-06-01 12:00:00" (UTC).
@@ -300,6 +301,9 @@ type job struct {
 	log     *slog.Logger
 	// skip is why the article failed: it is skipped, the run goes on.
 	skip error
+	// refused tells skip is the article's own (ErrArticleRefused, or its
+	// mapping failed): it says nothing about the source's health.
+	refused bool
 	// mapped is the article's objects, nil once sent; report is false for an
 	// article that maps to nothing.
 	mapped                           *mapping
@@ -383,6 +387,9 @@ func (r *run) importArticles(ctx context.Context) error {
 			inARow = 0
 			continue
 		}
+		if j.refused {
+			continue // the article's own fault: no sign of an outage
+		}
 		skips, inARow, lastSkip = skips+1, inARow+1, j
 		if inARow >= maxFailuresInARow {
 			r.sourceDown = true
@@ -428,6 +435,7 @@ func (r *run) prepare(ctx context.Context, a *Article) (*job, error) {
 		default:
 			r.metrics.ClientError()
 			j.skip = fmt.Errorf("fetch article: %w", err)
+			j.refused = errors.Is(err, ErrArticleRefused)
 			return j, nil
 		}
 	}
@@ -438,6 +446,7 @@ func (r *run) prepare(ctx context.Context, a *Article) (*job, error) {
 	m, err := r.conv.mapArticle(a, entities)
 	if err != nil {
 		j.skip = fmt.Errorf("map article: %w", err)
+		j.refused = true
 		return j, nil
 	}
 	r.prepared++
@@ -593,7 +602,7 @@ func (r *run) settle(interrupted, complete bool) {
 			continue
 		}
 		n := failures[j.guid]
-		if counting {
+		if counting || (j.refused && !interrupted) {
 			n++
 		}
 		if !stuck && n >= MaxArticleAttempts {

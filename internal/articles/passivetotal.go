@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"net/http"
 	"time"
 
 	"github.com/riskiq-opencti/connectors/internal/passivetotal"
@@ -19,6 +20,14 @@ var ErrNotFound = errors.New("article not found")
 // ErrQuotaExceeded reports that the provider refuses calls until its quota
 // resets: it stops the run rather than failing every article.
 var ErrQuotaExceeded = errors.New("quota exceeded")
+
+// ErrArticleRefused reports an error of one article that retrying cannot
+// cure: the source refuses that article (an id it cannot ask for, a 4xx other
+// than an authentication, rate-limit or not-found answer) or it cannot be
+// mapped. Unlike a transport error or a 5xx, it says nothing about the
+// source's health, so it counts towards giving the article up even when no
+// other article of the run could be imported.
+var ErrArticleRefused = errors.New("the source refuses this article")
 
 // PassiveTotal is the [Source] reading the RiskIQ PassiveTotal v2 API.
 type PassiveTotal struct {
@@ -97,6 +106,13 @@ func sourceError(err error) error {
 		return fmt.Errorf("%w: %w", ErrNotFound, err)
 	case errors.Is(err, passivetotal.ErrQuotaExceeded):
 		return fmt.Errorf("%w: %w", ErrQuotaExceeded, err)
+	case errors.Is(err, passivetotal.ErrInvalidGUID):
+		return fmt.Errorf("%w: %w", ErrArticleRefused, err)
+	}
+	var ae *passivetotal.APIError
+	if errors.As(err, &ae) && ae.Status >= 400 && ae.Status < 500 &&
+		ae.Status != http.StatusRequestTimeout && ae.Status != http.StatusTooManyRequests {
+		return fmt.Errorf("%w: %w", ErrArticleRefused, err)
 	}
 	return err
 }

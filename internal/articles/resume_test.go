@@ -231,10 +231,16 @@ func TestRunInterruptedResumes(t *testing.T) {
 // article while fail is set.
 func failingDetail(t *testing.T, d *passivetotaltest.Data, guid string, fail *atomic.Bool) string {
 	t.Helper()
+	return failingDetailStatus(t, d, guid, fail, http.StatusInternalServerError)
+}
+
+// failingDetailStatus is failingDetail answering status instead of 500.
+func failingDetailStatus(t *testing.T, d *passivetotaltest.Data, guid string, fail *atomic.Bool, status int) string {
+	t.Helper()
 	h := passivetotaltest.NewHandler(passivetotaltest.Options{Prefix: "/pt", Data: d})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if fail.Load() && strings.HasSuffix(r.URL.Path, "/articles/"+guid) {
-			http.Error(w, `{"message": "internal error"}`, http.StatusInternalServerError)
+			http.Error(w, `{"message": "refused"}`, status)
 			return
 		}
 		h.ServeHTTP(w, r)
@@ -444,5 +450,58 @@ func TestRunBigArticleInSlices(t *testing.T) {
 	}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("objects sent in slices differ from the article's (-want +got):\n%s", d)
+	}
+}
+
+// TestRunBadArticleAlone: when the only new article fails for a reason of
+// its own (a guid the client refuses, a 400 on its detail), the run is not
+// taken for an outage: it succeeds, names the article, counts the failure,
+// and gives the article up after MaxArticleAttempts runs. A 500 in the same
+// place is taken for an outage and counts nothing (TestRunOutageCountsNothing).
+func TestRunBadArticleAlone(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		guid   string
+		status int
+	}{
+		{"guid refused by the client", "..", http.StatusInternalServerError},
+		{"detail 400", "be000000", http.StatusBadRequest},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			data := genData(t, 1, 2, func(_ int, a map[string]any) { a["guid"] = tt.guid })
+			var fail atomic.Bool
+			fail.Store(true)
+			src := articles.PassiveTotal{Client: newClient(t, failingDetailStatus(t, data, tt.guid, &fail, tt.status))}
+			p := newFakePlatform(nil)
+			var logs logBuffer
+			for n := 1; n <= articles.MaxArticleAttempts; n++ {
+				if err := genImporter(t, src, p, fixedNow.Add(time.Duration(n-1)*24*time.Hour), &logs).Run(t.Context()); err != nil {
+					t.Fatalf("run %d: Run() = %v, want the run to succeed without the article", n, err)
+				}
+				w := p.works[n-1]
+				if w.InError {
+					t.Errorf("work of run %d in error: %+v", n, w)
+				}
+				failures := p.stateMap(t)[articles.StateFailedArticles]
+				if n < articles.MaxArticleAttempts {
+					if d := cmp.Diff(map[string]any{tt.guid: json.Number(fmt.Sprint(n))}, failures); d != "" {
+						t.Errorf("failed_articles after run %d (-want +got):\n%s", n, d)
+					}
+					if !strings.Contains(w.Message, fmt.Sprintf("1 failed, tried again at the next run: %q", tt.guid)) {
+						t.Errorf("work of run %d = %+v, want the article named", n, w)
+					}
+					continue
+				}
+				if failures != nil || !strings.Contains(w.Message, fmt.Sprintf("1 given up after failing in %d runs: %q", articles.MaxArticleAttempts, tt.guid)) {
+					t.Errorf("run %d: work %+v, failed_articles %v, want the article given up", n, w, failures)
+				}
+			}
+			if !strings.Contains(logs.String(), `"level":"ERROR","msg":"Article given up`) {
+				t.Errorf("no error log for the given-up article:\n%s", logs.String())
+			}
+		})
 	}
 }

@@ -159,7 +159,7 @@ func articleKey(a *Article) string {
 // GET /v2/articles/{guid}
 func (c *Client) Article(ctx context.Context, guid string) (*Article, error) {
 	if guid == "" || guid == "." || guid == ".." {
-		return nil, fmt.Errorf("passivetotal: article: invalid guid %q", guid)
+		return nil, fmt.Errorf("passivetotal: article: %w %q", ErrInvalidGUID, guid)
 	}
 	res, err := c.get(ctx, &call{
 		endpoint: EndpointArticle,

@@ -28,6 +28,10 @@ var ErrQuotaExceeded = errors.New("search quota exceeded")
 // body size (see [WithMaxBodySize]). It is not retried.
 var ErrResponseTooLarge = errors.New("response too large")
 
+// ErrInvalidGUID reports an article guid the client refuses to put in a URL
+// path ("", "." or ".."): no request is made.
+var ErrInvalidGUID = errors.New("invalid article guid")
+
 // maxExcerpt bounds the body excerpt an [APIError] carries.
 const maxExcerpt = 1 << 10
 

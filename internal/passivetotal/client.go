@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/cenkalti/backoff/v5"
 
+	"github.com/riskiq-opencti/connectors/opencti/origin"
 	"github.com/riskiq-opencti/connectors/opencti/scrub"
 )
 
@@ -207,7 +207,7 @@ func New(baseURL, username, apiKey string, opts ...Option) (*Client, error) {
 		c.hc = defaultHTTPClient()
 	}
 	hc := *c.hc // a copy: the caller's client is not modified
-	hc.CheckRedirect = sameOriginRedirect(hc.CheckRedirect)
+	hc.CheckRedirect = origin.CheckRedirect(ErrCrossOriginRedirect, hc.CheckRedirect)
 	c.hc = &hc
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
@@ -356,43 +356,6 @@ func (c *Client) redact(s string) string {
 // another scheme, host or port: net/http would send the Basic credentials
 // along when only the port differs.
 var ErrCrossOriginRedirect = errors.New("redirect to another origin refused: the credentials are only sent to RISKIQ_BASE_URL's origin")
-
-// maxRedirects is how many redirects a request follows, as net/http's default.
-const maxRedirects = 10
-
-// sameOriginRedirect returns a CheckRedirect function that refuses redirects
-// leaving the first request's origin, then applies next (the caller's policy,
-// or net/http's limit of 10 redirects when nil).
-func sameOriginRedirect(next func(*http.Request, []*http.Request) error) func(*http.Request, []*http.Request) error {
-	return func(req *http.Request, via []*http.Request) error {
-		if len(via) > 0 && origin(req.URL) != origin(via[0].URL) {
-			return fmt.Errorf("%w (to %s)", ErrCrossOriginRedirect, origin(req.URL))
-		}
-		if next != nil {
-			return next(req, via)
-		}
-		if len(via) >= maxRedirects {
-			return fmt.Errorf("stopped after %d redirects", maxRedirects)
-		}
-		return nil
-	}
-}
-
-// origin returns scheme://host:port of u, lower-cased, with the default port
-// made explicit.
-func origin(u *url.URL) string {
-	scheme := strings.ToLower(u.Scheme)
-	port := u.Port()
-	if port == "" {
-		switch scheme {
-		case "http":
-			port = "80"
-		case "https":
-			port = "443"
-		}
-	}
-	return scheme + "://" + net.JoinHostPort(strings.ToLower(u.Hostname()), port)
-}
 
 // scrub returns err unchanged unless its message shows a secret, in which
 // case the message is redacted; errors.Is and errors.As still see err.

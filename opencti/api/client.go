@@ -23,6 +23,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/riskiq-opencti/connectors/opencti/origin"
 	"github.com/riskiq-opencti/connectors/opencti/scrub"
 )
 
@@ -272,7 +273,7 @@ func buildHTTPClient(s *settings) (*http.Client, error) {
 	if s.httpClient != nil {
 		hc = *s.httpClient
 	}
-	hc.CheckRedirect = sameOriginRedirect(hc.CheckRedirect)
+	hc.CheckRedirect = origin.CheckRedirect(ErrCrossOriginRedirect, hc.CheckRedirect)
 	if !s.tlsSet {
 		if hc.Transport == nil {
 			hc.Transport = defaultTransport()
@@ -321,47 +322,10 @@ func buildHTTPClient(s *settings) (*http.Client, error) {
 	return &hc, nil
 }
 
-// maxRedirects is how many redirects a request follows, as net/http's default.
-const maxRedirects = 10
-
 // ErrCrossOriginRedirect is returned when the platform redirects a request to
 // another scheme, host or port: net/http would send the custom headers there,
 // and the Authorization header too when only the port differs.
 var ErrCrossOriginRedirect = errors.New("redirect to another origin refused: the token and custom headers are only sent to OPENCTI_URL's origin")
-
-// sameOriginRedirect returns a CheckRedirect function that refuses redirects
-// leaving the first request's origin, then applies next (the caller's
-// policy, or net/http's limit of 10 redirects when nil).
-func sameOriginRedirect(next func(*http.Request, []*http.Request) error) func(*http.Request, []*http.Request) error {
-	return func(req *http.Request, via []*http.Request) error {
-		if len(via) > 0 && origin(req.URL) != origin(via[0].URL) {
-			return fmt.Errorf("%w (to %s)", ErrCrossOriginRedirect, origin(req.URL))
-		}
-		if next != nil {
-			return next(req, via)
-		}
-		if len(via) >= maxRedirects {
-			return fmt.Errorf("stopped after %d redirects", maxRedirects)
-		}
-		return nil
-	}
-}
-
-// origin returns scheme://host:port of u, lower-cased, with the default port
-// made explicit.
-func origin(u *url.URL) string {
-	scheme := strings.ToLower(u.Scheme)
-	port := u.Port()
-	if port == "" {
-		switch scheme {
-		case "http":
-			port = "80"
-		case "https":
-			port = "443"
-		}
-	}
-	return scheme + "://" + net.JoinHostPort(strings.ToLower(u.Hostname()), port)
-}
 
 // defaultTransport clones http.DefaultTransport (proxy from the environment,
 // keep-alives, HTTP/2).

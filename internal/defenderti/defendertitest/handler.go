@@ -319,9 +319,12 @@ func (h *Handler) record(r *http.Request, endpoint, target string, form url.Valu
 	})
 	keys := []string{endpoint}
 	if endpoint != EndpointToken && endpoint != EndpointDiscovery {
-		keys = append(keys, target, AnyGraphEndpoint)
+		if target != endpoint {
+			keys = append(keys, target)
+		}
+		keys = append(keys, AnyGraphEndpoint)
 	}
-	for _, k := range keys[:min(len(keys), 2)] {
+	for _, k := range keys {
 		if k != "" {
 			h.calls[k]++
 		}

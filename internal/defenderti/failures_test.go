@@ -2,13 +2,18 @@ package defenderti_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
 	"github.com/riskiq-opencti/connectors/internal/defenderti"
 	"github.com/riskiq-opencti/connectors/internal/defenderti/defendertitest"
@@ -332,15 +337,59 @@ func TestCrossOriginRedirectIsRefused(t *testing.T) {
 	}
 }
 
-func TestSlowAnswerTimesOut(t *testing.T) {
-	e := setup(t, nil, defenderti.WithTimeout(200*time.Millisecond), defenderti.WithRetry(2, time.Minute))
-	if err := lookup(e); err != nil { // token fetched before the fault
+// staticCredential hands out one token, so that a test's attempts make no
+// token request whose duration would depend on the machine's load.
+type staticCredential string
+
+func (s staticCredential) GetToken(context.Context, policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	return azcore.AccessToken{Token: string(s), ExpiresOn: time.Now().Add(time.Hour)}, nil
+}
+
+// issueToken gets a token from the fake's token endpoint directly.
+func issueToken(t *testing.T, srv *defendertitest.Server) string {
+	t.Helper()
+	resp, err := srv.Client().PostForm(srv.AuthorityURL()+"/"+srv.TenantID()+"/oauth2/v2.0/token", url.Values{
+		"grant_type": {"client_credentials"}, "client_id": {srv.ClientID()}, "client_secret": {srv.ClientSecret()},
+		"scope": {"https://graph.microsoft.com/.default"}})
+	if err != nil {
 		t.Fatal(err)
 	}
-	e.srv.Inject(pdns, defendertitest.Fault{Delay: time.Hour, Times: -1})
+	defer resp.Body.Close()
+	var body struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || body.AccessToken == "" {
+		t.Fatalf("token: %v", err)
+	}
+	return body.AccessToken
+}
+
+func TestSlowAnswerTimesOut(t *testing.T) {
+	srv := defendertitest.NewServer(t)
+	e := setupOn(t, srv, nil, defenderti.WithCredential(staticCredential(issueToken(t, srv))),
+		defenderti.WithTimeout(200*time.Millisecond), defenderti.WithRetry(2, time.Minute))
+	srv.Inject(pdns, defendertitest.Fault{Delay: time.Hour, Times: -1})
 	err := lookup(e)
 	if err == nil || !strings.Contains(err.Error(), "attempt timed out after 200ms") || !strings.Contains(err.Error(), "giving up after 2 attempts") {
 		t.Fatalf("err = %v", err)
+	}
+	if n := srv.Calls(pdns); n != 2 {
+		t.Errorf("calls = %d, want 2", n)
+	}
+}
+
+func TestWithCredential401RetriesOnce(t *testing.T) {
+	srv := defendertitest.NewServer(t)
+	e := setupOn(t, srv, nil, defenderti.WithCredential(staticCredential(issueToken(t, srv))))
+	if err := lookup(e); err != nil {
+		t.Fatal(err)
+	}
+	srv.ExpireTokens()
+	if err := lookup(e); !errors.Is(err, defenderti.ErrAuthentication) {
+		t.Fatalf("err = %v", err)
+	}
+	if n := srv.Calls(pdns); n != 3 {
+		t.Errorf("calls = %d, want 3", n)
 	}
 }
 
@@ -388,7 +437,7 @@ func TestConcurrentCallsShareOneToken(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n := e.srv.TokensIssued(); n > 2 {
+	if n := e.srv.TokensIssued(); n != 1 {
 		t.Errorf("tokens issued = %d for 16 concurrent calls", n)
 	}
 }

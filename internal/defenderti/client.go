@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -22,6 +21,7 @@ import (
 	"github.com/cenkalti/backoff/v5"
 	"github.com/google/uuid"
 
+	"github.com/riskiq-opencti/connectors/opencti/origin"
 	"github.com/riskiq-opencti/connectors/opencti/scrub"
 )
 
@@ -174,12 +174,12 @@ func New(s Settings, opts ...Option) (*Client, error) {
 		return nil, fmt.Errorf("defender ti client: %w", err)
 	}
 	u, _ := url.Parse(c.base)
-	c.baseOrigin = originOf(u)
+	c.baseOrigin = origin.Of(u)
 	if c.hc == nil {
 		c.hc = defaultHTTPClient()
 	}
 	hc := *c.hc
-	hc.CheckRedirect = sameOriginRedirect(hc.CheckRedirect)
+	hc.CheckRedirect = origin.CheckRedirect(ErrCrossOriginRedirect, hc.CheckRedirect)
 	c.hc = &hc
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
@@ -288,36 +288,6 @@ func (c *Client) rememberToken(t string) {
 // ErrCrossOriginRedirect is returned when Graph redirects a request to
 // another origin: the bearer token is only sent to DEFENDER_TI_BASE_URL's.
 var ErrCrossOriginRedirect = errors.New("redirect to another origin refused: the token is only sent to DEFENDER_TI_BASE_URL's origin")
-
-func sameOriginRedirect(next func(*http.Request, []*http.Request) error) func(*http.Request, []*http.Request) error {
-	return func(req *http.Request, via []*http.Request) error {
-		if len(via) > 0 && originOf(req.URL) != originOf(via[0].URL) {
-			return ErrCrossOriginRedirect
-		}
-		if next != nil {
-			return next(req, via)
-		}
-		if len(via) >= 10 {
-			return errors.New("stopped after 10 redirects")
-		}
-		return nil
-	}
-}
-
-// originOf returns scheme://host:port, lower-cased, default port explicit.
-func originOf(u *url.URL) string {
-	scheme := strings.ToLower(u.Scheme)
-	port := u.Port()
-	if port == "" {
-		switch scheme {
-		case "http":
-			port = "80"
-		case "https":
-			port = "443"
-		}
-	}
-	return scheme + "://" + net.JoinHostPort(strings.ToLower(u.Hostname()), port)
-}
 
 func defaultHTTPClient() *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/riskiq-opencti/connectors/opencti/origin"
 	"github.com/riskiq-opencti/connectors/opencti/scrub"
 )
 
@@ -118,9 +119,9 @@ func (c *Client) checkNextLink(link string, page int) (string, error) {
 	switch {
 	case u.User != nil:
 		return "", fmt.Errorf("%w: nextLink carries user information", ErrPaging)
-	case originOf(u) != c.baseOrigin:
+	case origin.Of(u) != c.baseOrigin:
 		return "", fmt.Errorf("%w: nextLink leads to another origin (%s), the token is only sent to %s", ErrPaging,
-			scrub.Text(originOf(u), 200), c.baseOrigin)
+			scrub.Text(origin.Of(u), 200), c.baseOrigin)
 	}
 	return u.String(), nil
 }

@@ -1,0 +1,196 @@
+package articles
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/riskiq-opencti/connectors/internal/defenderti"
+)
+
+// DefenderClient is what the import reads of Microsoft Defender TI;
+// *defenderti.Client fits.
+type DefenderClient interface {
+	// Articles lists the articles, newest lastUpdatedDateTime first when
+	// the API honours $orderby, page by page until fn returns false.
+	Articles(ctx context.Context, fn func(defenderti.Article) (more bool, err error)) error
+	// Article reads one article.
+	Article(ctx context.Context, id string) (*defenderti.Article, error)
+	// ArticleIndicators reads every indicator of an article (all pages, up
+	// to the record cap: truncated).
+	ArticleIndicators(ctx context.Context, id string) (inds []defenderti.ArticleIndicator, truncated bool, err error)
+}
+
+// Defender is the [Source] reading Microsoft Defender Threat Intelligence
+// articles from Microsoft Graph (spec §4, §5). Use it with an
+// [UpdatedCursor]. It is also a [Completer]: the indicators of an article
+// are read only when the article is imported.
+type Defender struct {
+	// Client is the Graph client (its retries, throttling pause and record
+	// cap apply).
+	Client DefenderClient
+	// TLP says which indicator sources are TLP:AMBER.
+	TLP DefenderTLP
+	// Logger receives the source's logs; nil discards them.
+	Logger *slog.Logger
+}
+
+func (d *Defender) log() *slog.Logger {
+	if d.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return d.Logger
+}
+
+// Articles yields the articles updated at or after since (all when nil),
+// least recently updated first (ties by id), without their indicators.
+//
+// The list is asked newest first ($orderby=lastUpdatedDateTime desc) and
+// read until the first article updated before since. Graph's own metadata
+// calls articles non-sortable (spec §8.5): when an article comes out of
+// order, the whole list is read instead (a full scan) and a warning says
+// so. An article listed twice (pages shifting while they are read) is kept
+// once, with its latest date.
+//
+// GET /security/threatIntelligence/articles?$orderby=lastUpdatedDateTime desc&$top=N&$count=true
+func (d *Defender) Articles(ctx context.Context, since *time.Time) iter.Seq2[Article, error] {
+	return func(yield func(Article, error) bool) {
+		var (
+			found    = map[string]int{}
+			picked   []defenderti.Article
+			prev     time.Time
+			sorted   = true
+			listed   int
+			stopped  bool
+			oldestAt time.Time
+		)
+		err := d.Client.Articles(ctx, func(a defenderti.Article) (bool, error) {
+			listed++
+			u := a.LastUpdatedDateTime
+			if sorted && listed > 1 && u.After(prev) {
+				sorted = false
+				d.log().Warn("Defender TI articles are not in lastUpdatedDateTime order (the API ignored $orderby): reading every article",
+					"article_id", a.ID, "last_updated", u.UTC().Format(time.RFC3339Nano),
+					"previous_last_updated", prev.UTC().Format(time.RFC3339Nano))
+			}
+			prev = u
+			if since != nil && u.Before(*since) {
+				if sorted {
+					stopped, oldestAt = true, u
+					return false, nil
+				}
+				return true, nil
+			}
+			if i, dup := found[a.ID]; dup {
+				if u.After(picked[i].LastUpdatedDateTime) {
+					picked[i] = a
+				}
+				return true, nil
+			}
+			found[a.ID] = len(picked)
+			picked = append(picked, a)
+			return true, nil
+		})
+		if err != nil {
+			yield(Article{}, d.listError(err))
+			return
+		}
+		d.log().Debug("Defender TI articles listed", "listed", listed, "since_cutoff", len(picked), "full_scan", !sorted,
+			"stopped_at_older", stopped, "oldest_read", oldestAt)
+		slices.SortStableFunc(picked, func(a, b defenderti.Article) int {
+			return cmp.Or(a.LastUpdatedDateTime.Compare(b.LastUpdatedDateTime), cmp.Compare(a.ID, b.ID))
+		})
+		for i := range picked {
+			if !yield(fromDefender(&picked[i]), nil) {
+				return
+			}
+		}
+	}
+}
+
+// Complete reads the article's indicators (every page) into a.
+//
+// GET /security/threatIntelligence/articles/{id}/indicators
+func (d *Defender) Complete(ctx context.Context, a *Article) error {
+	inds, truncated, err := d.Client.ArticleIndicators(ctx, a.GUID)
+	if err != nil {
+		return fmt.Errorf("read the indicators: %w", d.sourceError(err))
+	}
+	log := d.log().With("article_guid", a.GUID)
+	groups, skipped := defenderIndicators(inds, d.TLP)
+	for _, s := range skipped {
+		log.Debug("defender ti value skipped", "kind", s.Type, "unclassified_kind", s.Kind, "value", s.Value, "reason", s.Reason)
+	}
+	if truncated {
+		log.Warn("Article indicators truncated at DEFENDER_TI_MAX_RECORDS: the rest are not imported", "received", len(inds))
+	}
+	a.Indicators, a.Unsupported = groups, len(skipped)
+	log.Debug("Article indicators read", "indicators", len(inds), "skipped", len(skipped), "truncated", truncated)
+	return nil
+}
+
+// Article returns one article with its indicators.
+//
+// GET /security/threatIntelligence/articles/{id}, then its indicators.
+func (d *Defender) Article(ctx context.Context, guid string) (Article, error) {
+	a, err := d.Client.Article(ctx, guid)
+	if err != nil {
+		return Article{}, d.sourceError(err)
+	}
+	out := fromDefender(a)
+	if err := d.Complete(ctx, &out); err != nil {
+		return Article{}, err
+	}
+	return out, nil
+}
+
+// listError classifies an error of the article list: each ends the run, the
+// cursor kept. A 404 there is a wrong base URL.
+func (d *Defender) listError(err error) error {
+	if errors.Is(err, defenderti.ErrNotFound) {
+		return fmt.Errorf("the Defender TI article list answered 404: check DEFENDER_TI_BASE_URL (e.g. https://graph.microsoft.com/v1.0): %w", err)
+	}
+	return d.sourceError(err)
+}
+
+// sourceError classifies a client error for the importer (spec §6.2, import
+// column): a refusal of the credentials or of the permission wraps ErrAuth,
+// a 404 ErrNotFound, throttling beyond the client's retries
+// ErrQuotaExceeded, a 5xx or transport failure beyond them ErrUnavailable;
+// anything else (a 400, a malformed body, a paging loop) is left as is: the
+// article is skipped.
+func (d *Defender) sourceError(err error) error {
+	var (
+		authErr *defenderti.AuthError
+		apiErr  *defenderti.APIError
+		netErr  net.Error
+	)
+	switch {
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded) && !errors.As(err, &netErr):
+		return err
+	case errors.As(err, &authErr):
+		return fmt.Errorf("%w: Microsoft Entra ID refused DEFENDER_TI_TENANT_ID, DEFENDER_TI_CLIENT_ID or the secret or certificate: %w", ErrAuth, err)
+	case errors.Is(err, defenderti.ErrAccessDenied):
+		return fmt.Errorf("%w: access denied by Microsoft Graph: the application needs the ThreatIntelligence.Read.All application permission with admin consent, and the tenant a Defender TI entitlement: %w", ErrAuth, err)
+	case errors.Is(err, defenderti.ErrNotFound):
+		return fmt.Errorf("%w: %w", ErrNotFound, err)
+	case errors.As(err, &apiErr) && apiErr.Status == http.StatusUnauthorized:
+		return fmt.Errorf("%w: %w", ErrAuth, err)
+	case errors.As(err, &apiErr) && apiErr.Status == http.StatusTooManyRequests:
+		return fmt.Errorf("%w: Defender TI throttled the requests beyond the client's retries: %w", ErrQuotaExceeded, err)
+	case errors.As(err, &apiErr) && apiErr.Status >= 500:
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	case errors.As(err, &apiErr):
+		return err
+	case errors.As(err, &netErr):
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return err
+}

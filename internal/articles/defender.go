@@ -40,7 +40,15 @@ type Defender struct {
 	TLP DefenderTLP
 	// Logger receives the source's logs; nil discards them.
 	Logger *slog.Logger
+	// OrderCheck is how many articles older than the cutoff are read, in
+	// order, before the list is left; 0 is DefaultOrderCheck.
+	OrderCheck int
 }
+
+// DefaultOrderCheck is the default of Defender.OrderCheck: one page of the
+// default size. An API that ignores $orderby is then noticed unless a whole
+// page past the cutoff happens to be in order.
+const DefaultOrderCheck = defenderti.DefaultPageSize
 
 func (d *Defender) log() *slog.Logger {
 	if d.Logger == nil {
@@ -53,24 +61,27 @@ func (d *Defender) log() *slog.Logger {
 // least recently updated first (ties by id), without their indicators.
 //
 // The list is asked newest first ($orderby=lastUpdatedDateTime desc) and
-// read until the first article updated before since. Graph's own metadata
-// calls articles non-sortable (spec §8.5): when an article comes out of
-// order, the whole list is read instead (a full scan) and a warning says
-// so. An article listed twice (pages shifting while they are read) is kept
-// once, with its latest date.
+// read past the first article updated before since by OrderCheck articles,
+// to confirm the order. Graph's own metadata calls articles non-sortable
+// (spec §8.5): when an article comes out of order, the whole list is read
+// instead (a full scan) and a warning says so. An article listed twice
+// (pages shifting while they are read) is kept once, with its latest date.
 //
 // GET /security/threatIntelligence/articles?$orderby=lastUpdatedDateTime desc&$top=N&$count=true
 func (d *Defender) Articles(ctx context.Context, since *time.Time) iter.Seq2[Article, error] {
 	return func(yield func(Article, error) bool) {
 		var (
-			found    = map[string]int{}
-			picked   []defenderti.Article
-			prev     time.Time
-			sorted   = true
-			listed   int
-			stopped  bool
-			oldestAt time.Time
+			found  = map[string]int{}
+			picked []defenderti.Article
+			prev   time.Time
+			sorted = true
+			listed int
+			past   int // articles older than since, read in order
 		)
+		check := d.OrderCheck
+		if check <= 0 {
+			check = DefaultOrderCheck
+		}
 		err := d.Client.Articles(ctx, func(a defenderti.Article) (bool, error) {
 			listed++
 			u := a.LastUpdatedDateTime
@@ -82,11 +93,8 @@ func (d *Defender) Articles(ctx context.Context, since *time.Time) iter.Seq2[Art
 			}
 			prev = u
 			if since != nil && u.Before(*since) {
-				if sorted {
-					stopped, oldestAt = true, u
-					return false, nil
-				}
-				return true, nil
+				past++
+				return !sorted || past < check, nil
 			}
 			if i, dup := found[a.ID]; dup {
 				if u.After(picked[i].LastUpdatedDateTime) {
@@ -102,8 +110,8 @@ func (d *Defender) Articles(ctx context.Context, since *time.Time) iter.Seq2[Art
 			yield(Article{}, d.listError(err))
 			return
 		}
-		d.log().Debug("Defender TI articles listed", "listed", listed, "since_cutoff", len(picked), "full_scan", !sorted,
-			"stopped_at_older", stopped, "oldest_read", oldestAt)
+		d.log().Debug("Defender TI articles listed", "listed", listed, "candidates", len(picked), "full_scan", !sorted,
+			"older_read", past)
 		slices.SortStableFunc(picked, func(a, b defenderti.Article) int {
 			return cmp.Or(a.LastUpdatedDateTime.Compare(b.LastUpdatedDateTime), cmp.Compare(a.ID, b.ID))
 		})

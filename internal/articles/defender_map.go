@@ -64,6 +64,9 @@ func fromDefender(a *defenderti.Article) Article {
 		Updated:         updated,
 		ReferenceSource: DefenderReferenceSource,
 		Tags:            a.Tags,
+		// Licensed content: the report, the tag objects and the
+		// relationships from the threats are TLP:AMBER (spec §4.5).
+		Private: true,
 	}
 }
 

@@ -112,7 +112,7 @@ func TestFromDefender(t *testing.T) {
 		Tags:    []string{"OSINT"},
 	})
 	want := Article{GUID: "3f9c01ab", Title: "Loader", Summary: "short", Content: "#### Description\r\nlong",
-		Created: created, Published: created, Updated: updated, ReferenceSource: DefenderReferenceSource, Tags: []string{"OSINT"}}
+		Created: created, Published: created, Updated: updated, ReferenceSource: DefenderReferenceSource, Tags: []string{"OSINT"}, Private: true}
 	if d := cmp.Diff(want, a); d != "" {
 		t.Errorf("fromDefender (-want +got):\n%s", d)
 	}

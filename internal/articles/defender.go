@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"iter"
 	"log/slog"
-	"net"
 	"net/http"
 	"slices"
 	"time"
@@ -169,36 +168,36 @@ func (d *Defender) listError(err error) error {
 }
 
 // sourceError classifies a client error for the importer (spec §6.2, import
-// column): a refusal of the credentials or of the permission wraps ErrAuth,
+// column). A refusal of the credentials or of the permission wraps ErrAuth,
 // a 404 ErrNotFound, throttling beyond the client's retries
-// ErrQuotaExceeded, a 5xx or transport failure beyond them ErrUnavailable;
-// anything else (a 400, a malformed body, a paging loop) is left as is: the
-// article is skipped.
+// ErrQuotaExceeded: each stops the run (a 404 of one article skips it). An
+// answer that is the article's own problem (a 400, a malformed or oversized
+// body, a paging loop) is left as is: that article is skipped, tried again
+// by the next runs and given up after MaxArticleAttempts. Anything else (5xx
+// or transport failures after the client's retries) wraps ErrUnavailable:
+// the run stops, keeping the cursor.
 func (d *Defender) sourceError(err error) error {
 	var (
-		authErr *defenderti.AuthError
 		apiErr  *defenderti.APIError
-		netErr  net.Error
+		authErr *defenderti.AuthError
+		decErr  *defenderti.DecodeError
 	)
+	isAPI := errors.As(err, &apiErr)
 	switch {
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded) && !errors.As(err, &netErr):
+	case errors.Is(err, context.Canceled):
 		return err
-	case errors.As(err, &authErr):
-		return fmt.Errorf("%w: Microsoft Entra ID refused DEFENDER_TI_TENANT_ID, DEFENDER_TI_CLIENT_ID or the secret or certificate: %w", ErrAuth, err)
+	case errors.Is(err, defenderti.ErrAuthentication):
+		return fmt.Errorf("%w: check DEFENDER_TI_TENANT_ID, DEFENDER_TI_CLIENT_ID and the client secret or certificate: %w", ErrAuth, err)
 	case errors.Is(err, defenderti.ErrAccessDenied):
-		return fmt.Errorf("%w: access denied by Microsoft Graph: the application needs the ThreatIntelligence.Read.All application permission with admin consent, and the tenant a Defender TI entitlement: %w", ErrAuth, err)
+		return fmt.Errorf("%w: Microsoft Graph denied access: grant the application the ThreatIntelligence.Read.All application permission with admin consent (and check the licence and tenant verification): %w", ErrAuth, err)
 	case errors.Is(err, defenderti.ErrNotFound):
 		return fmt.Errorf("%w: %w", ErrNotFound, err)
-	case errors.As(err, &apiErr) && apiErr.Status == http.StatusUnauthorized:
-		return fmt.Errorf("%w: %w", ErrAuth, err)
-	case errors.As(err, &apiErr) && apiErr.Status == http.StatusTooManyRequests:
-		return fmt.Errorf("%w: Defender TI throttled the requests beyond the client's retries: %w", ErrQuotaExceeded, err)
-	case errors.As(err, &apiErr) && apiErr.Status >= 500:
-		return fmt.Errorf("%w: %w", ErrUnavailable, err)
-	case errors.As(err, &apiErr):
+	case isAPI && apiErr.Status == http.StatusTooManyRequests,
+		errors.As(err, &authErr) && authErr.Status == http.StatusTooManyRequests:
+		return fmt.Errorf("%w: Defender TI kept throttling beyond the client's retries: %w", ErrQuotaExceeded, err)
+	case isAPI && apiErr.Status >= 400 && apiErr.Status < 500,
+		errors.As(err, &decErr), errors.Is(err, defenderti.ErrPaging), errors.Is(err, defenderti.ErrResponseTooLarge):
 		return err
-	case errors.As(err, &netErr):
-		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	return err
+	return fmt.Errorf("%w: %w", ErrUnavailable, err)
 }

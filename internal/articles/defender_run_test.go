@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -288,15 +289,26 @@ func TestDefenderRunFailures(t *testing.T) {
 	}{
 		{"list 503", func(g *memGraph) { g.listErr = unavailable }, nil, nil, true, "fetch articles", true},
 		{"list 403", func(g *memGraph) { g.listErr = fmt.Errorf("list: %w", defenderti.ErrAccessDenied) }, nil, nil, true, "ThreatIntelligence.Read.All", true},
-		{"list token refused", func(g *memGraph) { g.listErr = &defenderti.AuthError{AADSTS: "7000215"} }, nil, nil, true, "DEFENDER_TI_CLIENT_ID", true},
+		{"list token refused", func(g *memGraph) {
+			g.listErr = &defenderti.AuthError{AADSTS: 7000215, Status: http.StatusUnauthorized, Hint: "DEFENDER_TI_CLIENT_SECRET is wrong"}
+		}, nil, nil, true, "DEFENDER_TI_CLIENT_ID", true},
 		{"list 404", func(g *memGraph) { g.listErr = defenderti.ErrNotFound }, nil, nil, true, "DEFENDER_TI_BASE_URL", true},
 		{"indicators 503", func(g *memGraph) { g.indErr["b0000002"] = unavailable }, []string{"a0000001"}, "2026-11-30T01:00:00Z", true, "source unavailable", true},
 		{"indicators 429", func(g *memGraph) {
 			g.indErr["b0000002"] = &defenderti.APIError{Status: http.StatusTooManyRequests, RetryAfter: time.Second}
-		}, []string{"a0000001"}, "2026-11-30T01:00:00Z", true, "throttled", true},
+		}, []string{"a0000001"}, "2026-11-30T01:00:00Z", true, "throttling", true},
+		{"indicators transport", func(g *memGraph) {
+			g.indErr["b0000002"] = fmt.Errorf("defender ti GET articles/{id}/indicators: giving up after 5 attempts: %w",
+				&net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")})
+		}, []string{"a0000001"}, "2026-11-30T01:00:00Z", true, "source unavailable", true},
+		{"indicators 400", func(g *memGraph) {
+			g.indErr["b0000002"] = &defenderti.APIError{Endpoint: "articles/{id}/indicators", Status: http.StatusBadRequest, Code: "BadRequest"}
+		}, []string{"a0000001", "c0000003"}, "2026-11-30T01:00:00Z", false, "1 failed, tried again at the next run", false},
 		{"indicators 403", func(g *memGraph) { g.indErr["a0000001"] = defenderti.ErrAccessDenied }, nil, nil, true, "access denied", true},
 		{"indicators 404", func(g *memGraph) { g.indErr["b0000002"] = defenderti.ErrNotFound }, []string{"a0000001", "c0000003"}, "2026-11-30T05:00:00Z", false, "1 gone from the source (404)", false},
-		{"indicators malformed", func(g *memGraph) { g.indErr["b0000002"] = errors.New("decode the indicators page: unexpected EOF") },
+		{"indicators malformed", func(g *memGraph) {
+			g.indErr["b0000002"] = &defenderti.DecodeError{Endpoint: "articles/{id}/indicators", Err: errors.New("unexpected EOF")}
+		},
 			[]string{"a0000001", "c0000003"}, "2026-11-30T01:00:00Z", false, "1 failed, tried again at the next run", false},
 	}
 	for _, tt := range tests {
@@ -335,7 +347,7 @@ func TestDefenderRunGivesUp(t *testing.T) {
 	g.put("a0000001", "First", t0, t0.Add(time.Hour), "a.example")
 	g.put("b0000002", "Second", t0, t0.Add(3*time.Hour), "b.example")
 	g.put("c0000003", "Third", t0, t0.Add(5*time.Hour), "c.example")
-	g.indErr["b0000002"] = errors.New("decode the indicators page: unexpected EOF")
+	g.indErr["b0000002"] = &defenderti.DecodeError{Endpoint: "articles/{id}/indicators", Err: errors.New("unexpected EOF")}
 	r := &defenderRunner{graph: g, platform: newFakePlatform(nil), now: t0.Add(6 * time.Hour)}
 	for run := 1; run <= articles.MaxArticleAttempts; run++ {
 		if err := r.run(t); err != nil {

@@ -190,6 +190,14 @@ func LoadSettings(src *config.Source) Settings {
 		s.Defender = loadDefender(src)
 	} else {
 		s.User = src.Required("RISKIQ_USER", "riskiq.user")
+		// The defender_ti section is not read with PassiveTotal: mark its
+		// keys known, so that a config.yml (the sample) holding it gets no
+		// "not a setting this connector reads" warning.
+		for _, v := range Variables {
+			if strings.HasPrefix(v.Key, "defender_ti.") {
+				src.IsSet(v.Env, v.Key)
+			}
+		}
 	}
 	if !defender && s.Password.Reveal() == "ChangeMe" {
 		src.AddProblem(&config.Problem{Env: "RISKIQ_PASSWORD", Key: "riskiq.password", Secret: true,

@@ -186,10 +186,9 @@ func (d *Defender) sourceError(err error) error {
 	switch {
 	case errors.Is(err, context.Canceled):
 		return err
-	case errors.Is(err, defenderti.ErrAuthentication):
-		return fmt.Errorf("%w: check DEFENDER_TI_TENANT_ID, DEFENDER_TI_CLIENT_ID and the client secret or certificate: %w", ErrAuth, err)
-	case errors.Is(err, defenderti.ErrAccessDenied):
-		return fmt.Errorf("%w: Microsoft Graph denied access: grant the application the ThreatIntelligence.Read.All application permission with admin consent (and check the licence and tenant verification): %w", ErrAuth, err)
+	case errors.Is(err, defenderti.ErrAuthentication), errors.Is(err, defenderti.ErrAccessDenied):
+		// The client's message names the setting or the permission to fix.
+		return &classified{kind: ErrAuth, err: err}
 	case errors.Is(err, defenderti.ErrNotFound):
 		return fmt.Errorf("%w: %w", ErrNotFound, err)
 	case isAPI && apiErr.Status == http.StatusTooManyRequests,
@@ -201,3 +200,10 @@ func (d *Defender) sourceError(err error) error {
 	}
 	return fmt.Errorf("%w: %w", ErrUnavailable, err)
 }
+
+// classified gives an error a kind for the importer without changing its
+// message.
+type classified struct{ kind, err error }
+
+func (e *classified) Error() string   { return e.err.Error() }
+func (e *classified) Unwrap() []error { return []error{e.kind, e.err} }

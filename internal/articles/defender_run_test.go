@@ -288,10 +288,12 @@ func TestDefenderRunFailures(t *testing.T) {
 		runFailed bool
 	}{
 		{"list 503", func(g *memGraph) { g.listErr = unavailable }, nil, nil, true, "fetch articles", true},
-		{"list 403", func(g *memGraph) { g.listErr = fmt.Errorf("list: %w", defenderti.ErrAccessDenied) }, nil, nil, true, "ThreatIntelligence.Read.All", true},
+		{"list 403", func(g *memGraph) {
+			g.listErr = &defenderti.APIError{Endpoint: "articles", Status: http.StatusForbidden, Code: "Forbidden", Message: "Missing application permission"}
+		}, nil, nil, true, "ThreatIntelligence.Read.All", true},
 		{"list token refused", func(g *memGraph) {
 			g.listErr = &defenderti.AuthError{AADSTS: 7000215, Status: http.StatusUnauthorized, Hint: "DEFENDER_TI_CLIENT_SECRET is wrong"}
-		}, nil, nil, true, "DEFENDER_TI_CLIENT_ID", true},
+		}, nil, nil, true, "DEFENDER_TI_CLIENT_SECRET is wrong", true},
 		{"list 404", func(g *memGraph) { g.listErr = defenderti.ErrNotFound }, nil, nil, true, "DEFENDER_TI_BASE_URL", true},
 		{"indicators 503", func(g *memGraph) { g.indErr["b0000002"] = unavailable }, []string{"a0000001"}, "2026-11-30T01:00:00Z", true, "source unavailable", true},
 		{"indicators 429", func(g *memGraph) {
@@ -304,7 +306,9 @@ func TestDefenderRunFailures(t *testing.T) {
 		{"indicators 400", func(g *memGraph) {
 			g.indErr["b0000002"] = &defenderti.APIError{Endpoint: "articles/{id}/indicators", Status: http.StatusBadRequest, Code: "BadRequest"}
 		}, []string{"a0000001", "c0000003"}, "2026-11-30T01:00:00Z", false, "1 failed, tried again at the next run", false},
-		{"indicators 403", func(g *memGraph) { g.indErr["a0000001"] = defenderti.ErrAccessDenied }, nil, nil, true, "access denied", true},
+		{"indicators 403", func(g *memGraph) {
+			g.indErr["a0000001"] = &defenderti.APIError{Endpoint: "articles/{id}/indicators", Status: http.StatusForbidden}
+		}, nil, nil, true, "access denied", true},
 		{"indicators 404", func(g *memGraph) { g.indErr["b0000002"] = defenderti.ErrNotFound }, []string{"a0000001", "c0000003"}, "2026-11-30T05:00:00Z", false, "1 gone from the source (404)", false},
 		{"indicators malformed", func(g *memGraph) {
 			g.indErr["b0000002"] = &defenderti.DecodeError{Endpoint: "articles/{id}/indicators", Err: errors.New("unexpected EOF")}

@@ -41,6 +41,12 @@ func run(args []string, env config.LookupEnv, stdout, stderr io.Writer) int {
 
 // runContext is run with the stop signal as a context.
 func runContext(ctx context.Context, args []string, env config.LookupEnv, stdout, stderr io.Writer) int {
+	return runWith(ctx, args, env, stdout, stderr, nil)
+}
+
+// runWith is runContext with extra options for the Defender TI client (the
+// tests give it the fake Graph's TLS client).
+func runWith(ctx context.Context, args []string, env config.LookupEnv, stdout, stderr io.Writer, defenderOpts []defenderti.Option) int {
 	var settings articles.Settings
 	prepared, code, done := launch.Command{
 		Name: "riskiq-import", Version: version, Sample: sampleConfig,
@@ -54,7 +60,7 @@ func runContext(ctx context.Context, args []string, env config.LookupEnv, stdout
 		return code
 	}
 	cfg, log := prepared.Config, prepared.Log
-	source, err := newSource(settings, log)
+	source, err := newSource(settings, log, defenderOpts)
 	if err != nil {
 		log.Error("Invalid RiskIQ settings", "error", err)
 		return 1
@@ -110,10 +116,11 @@ func runContext(ctx context.Context, args []string, env config.LookupEnv, stdout
 
 // newSource returns the article source of RISKIQ_SOURCE: the PassiveTotal
 // API or Microsoft Defender TI on Microsoft Graph.
-func newSource(s articles.Settings, log *slog.Logger) (articles.Source, error) {
+func newSource(s articles.Settings, log *slog.Logger, defenderOpts []defenderti.Option) (articles.Source, error) {
 	if d := s.Defender; d != nil {
-		client, err := defenderti.New(d.Client, defenderti.WithLogger(log),
-			defenderti.WithUserAgent("opencti-riskiq-import/"+version))
+		opts := append([]defenderti.Option{defenderti.WithLogger(log),
+			defenderti.WithUserAgent("opencti-riskiq-import/" + version)}, defenderOpts...)
+		client, err := defenderti.New(d.Client, opts...)
 		if err != nil {
 			return nil, fmt.Errorf("defender ti client: %w", err)
 		}

@@ -128,7 +128,7 @@ func (d *Defender) Articles(ctx context.Context, since *time.Time) iter.Seq2[Art
 func (d *Defender) Complete(ctx context.Context, a *Article) error {
 	inds, truncated, err := d.Client.ArticleIndicators(ctx, a.GUID)
 	if err != nil {
-		return fmt.Errorf("read the indicators: %w", d.sourceError(err))
+		return d.sourceError(err) // the client's error names the article
 	}
 	log := d.log().With("article_guid", a.GUID)
 	groups, skipped := defenderIndicators(inds, d.TLP)

@@ -180,16 +180,17 @@ func Load(src *config.Source) (config.Config, Settings) {
 // for tools that read articles without OpenCTI. Problems are recorded in src.
 func LoadSettings(src *config.Source) Settings {
 	defender := defenderti.ReadSource(src) == defenderti.SourceDefender
-	s := Settings{
-		BaseURL:           strings.TrimRight(src.String("RISKIQ_BASE_URL", "riskiq.base_url", DefaultBaseURL), "/"),
-		Password:          src.Secret("RISKIQ_PASSWORD", "riskiq.password", !defender),
-		CreateObservables: src.Bool("RISKIQ_CREATE_OBSERVABLES", "riskiq.create_observables", true),
-	}
+	s := Settings{BaseURL: strings.TrimRight(src.String("RISKIQ_BASE_URL", "riskiq.base_url", DefaultBaseURL), "/")}
 	if defender {
 		s.User = src.String("RISKIQ_USER", "riskiq.user", "")
-		s.Defender = loadDefender(src)
 	} else {
 		s.User = src.Required("RISKIQ_USER", "riskiq.user")
+	}
+	s.Password = src.Secret("RISKIQ_PASSWORD", "riskiq.password", !defender)
+	s.CreateObservables = src.Bool("RISKIQ_CREATE_OBSERVABLES", "riskiq.create_observables", true)
+	if defender {
+		s.Defender = loadDefender(src)
+	} else {
 		// The defender_ti section is not read with PassiveTotal: mark its
 		// keys known, so that a config.yml (the sample) holding it gets no
 		// "not a setting this connector reads" warning.

@@ -30,6 +30,10 @@ type memGraph struct {
 	indErr     map[string]error
 	listed     int // articles handed to the list callback
 	indCalls   []string
+	// blockID's indicators hang until the caller's context ends, as a
+	// process frozen there (then killed); reached is closed when they do.
+	blockID string
+	reached chan struct{}
 }
 
 func newMemGraph() *memGraph {
@@ -91,8 +95,15 @@ func (g *memGraph) Article(_ context.Context, id string) (*defenderti.Article, e
 	return nil, defenderti.ErrNotFound
 }
 
-func (g *memGraph) ArticleIndicators(_ context.Context, id string) ([]defenderti.ArticleIndicator, bool, error) {
+func (g *memGraph) ArticleIndicators(ctx context.Context, id string) ([]defenderti.ArticleIndicator, bool, error) {
 	g.mu.Lock()
+	if id == g.blockID && g.reached != nil {
+		close(g.reached)
+		g.reached = nil
+		g.mu.Unlock()
+		<-ctx.Done()
+		return nil, false, ctx.Err()
+	}
 	defer g.mu.Unlock()
 	g.indCalls = append(g.indCalls, id)
 	if err := g.indErr[id]; err != nil {
@@ -378,4 +389,79 @@ func TestDefenderRunGivesUp(t *testing.T) {
 	if got := r.reports(t); len(got) != 0 {
 		t.Errorf("after giving up: reports = %v, want none", got)
 	}
+}
+
+// TestDefenderRunResumesAfterKill: a Defender run killed at article 85 of
+// 200, after its cursor reached the platform, is resumed at once by the
+// restarted connector: the 115 others are imported, none lost, none sent
+// twice, and the killed run's work is closed.
+func TestDefenderRunResumesAfterKill(t *testing.T) {
+	t.Parallel()
+	const total, killed = 200, 85
+	g := newMemGraph()
+	var ids []string
+	for i := range total {
+		id := fmt.Sprintf("a%07d", i)
+		ids = append(ids, id)
+		g.put(id, "Article "+id, t0, t0.Add(time.Duration(i)*time.Minute), id+".example")
+	}
+	g.blockID, g.reached = ids[killed], make(chan struct{})
+	reached := g.reached
+	p := newFakePlatform(nil)
+	r := &defenderRunner{graph: g, platform: p, now: t0.Add(6 * time.Hour)}
+
+	ctx, kill := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	start := r.now
+	go func() {
+		im, err := articles.NewImporter(articles.Config{
+			Source:   &articles.Defender{Client: g, TLP: articles.DefaultDefenderTLP},
+			Platform: p, Lister: &fakeLister{}, Options: articles.Options{CreateObservables: true},
+			Interval: 24 * time.Hour, Cursor: articles.UpdatedCursor{}, Logger: testLogger(t),
+			Now: func() time.Time { return start },
+		})
+		if err != nil {
+			done <- err
+			return
+		}
+		done <- im.Run(ctx)
+	}()
+	t.Cleanup(func() { kill(); <-done })
+	select {
+	case <-reached:
+	case err := <-done:
+		t.Fatalf("the first run ended before article %d: %v", killed+1, err)
+	}
+	want := t0.Add((killed - 1) * time.Minute).Format(time.RFC3339Nano)
+	waitFor(t, "the cursor of article 85 on the platform", func() bool {
+		return p.pushedMap(t)[articles.StateDefenderLastUpdated] == want
+	})
+	if n := p.bundleCount(); n != killed {
+		t.Fatalf("%d reports sent before the kill, want %d", n, killed)
+	}
+
+	p.restart()
+	r.now = r.now.Add(9 * time.Second)
+	if err := r.run(t); err != nil {
+		t.Fatalf("Run() after the restart = %v", err)
+	}
+	if len(p.works) != 2 || p.works[1].InError || !strings.Contains(p.works[1].Message, fmt.Sprintf("%d reports sent", total-killed)) ||
+		!p.works[0].InError || !strings.Contains(p.works[0].Message, "interrupted") {
+		t.Fatalf("works = %+v", p.works)
+	}
+	sent := sentArticles(t, p)
+	lost, twice := 0, 0
+	for _, id := range ids {
+		switch n := sent[id]; {
+		case n == 0:
+			lost++
+		case n > 1:
+			twice += n - 1
+		}
+	}
+	if lost != 0 || twice != 0 {
+		t.Errorf("articles %d: lost %d, sent again %d; want none", total, lost, twice)
+	}
+	t.Logf("defender import killed at %d/%d then restarted: articles %d, imported %d, lost %d, sent again %d",
+		killed, total, total, len(sent), lost, twice)
 }

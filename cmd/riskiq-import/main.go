@@ -6,12 +6,15 @@ package main
 import (
 	"context"
 	_ "embed"
+	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
 
 	"github.com/riskiq-opencti/connectors/internal/articles"
+	"github.com/riskiq-opencti/connectors/internal/defenderti"
 	"github.com/riskiq-opencti/connectors/internal/launch"
 	"github.com/riskiq-opencti/connectors/internal/passivetotal"
 	"github.com/riskiq-opencti/connectors/opencti"
@@ -38,6 +41,12 @@ func run(args []string, env config.LookupEnv, stdout, stderr io.Writer) int {
 
 // runContext is run with the stop signal as a context.
 func runContext(ctx context.Context, args []string, env config.LookupEnv, stdout, stderr io.Writer) int {
+	return runWith(ctx, args, env, stdout, stderr, nil)
+}
+
+// runWith is runContext with extra options for the Defender TI client (the
+// tests give it the fake Graph's TLS client).
+func runWith(ctx context.Context, args []string, env config.LookupEnv, stdout, stderr io.Writer, defenderOpts []defenderti.Option) int {
 	var settings articles.Settings
 	prepared, code, done := launch.Command{
 		Name: "riskiq-import", Version: version, Sample: sampleConfig,
@@ -51,8 +60,7 @@ func runContext(ctx context.Context, args []string, env config.LookupEnv, stdout
 		return code
 	}
 	cfg, log := prepared.Config, prepared.Log
-	pt, err := passivetotal.New(settings.BaseURL, settings.User, settings.Password.Reveal(),
-		passivetotal.WithLogger(log), passivetotal.WithUserAgent("opencti-riskiq-import/"+version))
+	source, err := newSource(settings, log, defenderOpts)
 	if err != nil {
 		log.Error("Invalid RiskIQ settings", "error", err)
 		return 1
@@ -64,16 +72,17 @@ func runContext(ctx context.Context, args []string, env config.LookupEnv, stdout
 		return 1
 	}
 	importer, err := articles.NewImporter(articles.Config{
-		Source: articles.PassiveTotal{Client: pt}, Platform: helper, Lister: helper.API(),
+		Source: source, Platform: helper, Lister: helper.API(),
 		Options:  articles.Options{CreateObservables: settings.CreateObservables},
-		Interval: settings.Interval, ImportFrom: settings.ImportFrom, Logger: log, Metrics: m,
+		Interval: settings.Interval, ImportFrom: settings.ImportFrom, Cursor: settings.Cursor(), Logger: log, Metrics: m,
 		InFlight: cfg.Connector.Concurrency,
 	})
 	if err != nil {
 		log.Error("Invalid connector settings", "error", err)
 		return 1
 	}
-	log.Info("Starting RiskIQ connector", "version", version, "interval_seconds", int64(settings.Interval.Seconds()))
+	log.Info("Starting RiskIQ connector", "version", version, "source", settings.Source(),
+		"interval_seconds", int64(settings.Interval.Seconds()))
 	if err := helper.Start(ctx); err != nil {
 		if ctx.Err() != nil {
 			return 0
@@ -103,4 +112,24 @@ func runContext(ctx context.Context, args []string, env config.LookupEnv, stdout
 	}
 	log.Info("Connector stop")
 	return 0
+}
+
+// newSource returns the article source of RISKIQ_SOURCE: the PassiveTotal
+// API or Microsoft Defender TI on Microsoft Graph.
+func newSource(s articles.Settings, log *slog.Logger, defenderOpts []defenderti.Option) (articles.Source, error) {
+	if d := s.Defender; d != nil {
+		opts := append([]defenderti.Option{defenderti.WithLogger(log),
+			defenderti.WithUserAgent("opencti-riskiq-import/" + version)}, defenderOpts...)
+		client, err := defenderti.New(d.Client, opts...)
+		if err != nil {
+			return nil, fmt.Errorf("defender ti client: %w", err)
+		}
+		return &articles.Defender{Client: client, TLP: d.TLP, Logger: log}, nil
+	}
+	pt, err := passivetotal.New(s.BaseURL, s.User, s.Password.Reveal(),
+		passivetotal.WithLogger(log), passivetotal.WithUserAgent("opencti-riskiq-import/"+version))
+	if err != nil {
+		return nil, fmt.Errorf("passivetotal client: %w", err)
+	}
+	return articles.PassiveTotal{Client: pt}, nil
 }

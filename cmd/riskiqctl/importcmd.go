@@ -2,16 +2,23 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
 	"iter"
+	"log/slog"
+	"net/http"
+	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/riskiq-opencti/connectors/internal/articles"
+	"github.com/riskiq-opencti/connectors/internal/defenderti"
 	"github.com/riskiq-opencti/connectors/internal/passivetotal"
 	"github.com/riskiq-opencti/connectors/opencti"
 	"github.com/riskiq-opencti/connectors/opencti/api"
@@ -34,18 +41,34 @@ RISKIQ_USER, RISKIQ_PASSWORD (both required), RISKIQ_BASE_URL (default
 and RISKIQ_IMPORT_FROM_TIMESTAMP when neither --since nor --from-timestamp is
 given.
 
+With --source defender (or RISKIQ_SOURCE=defender) the articles come from
+Microsoft Defender Threat Intelligence on Microsoft Graph instead:
+DEFENDER_TI_TENANT_ID, DEFENDER_TI_CLIENT_ID and DEFENDER_TI_CLIENT_SECRET
+(or DEFENDER_TI_CLIENT_CERTIFICATE) are required, RISKIQ_USER and
+RISKIQ_PASSWORD are not; --since and --from-timestamp select the articles
+updated from that date on (default: the last DEFENDER_TI_IMPORT_WINDOW_DAYS
+days). Files are named after the article id.
+
 Example, against 'riskiqctl simulate':
   RISKIQ_BASE_URL=http://127.0.0.1:8765/pt/v2 RISKIQ_USER=demo@example.com \
-  RISKIQ_PASSWORD=demo riskiqctl import --since 2025-01-01 --out out/import`
+  RISKIQ_PASSWORD=demo riskiqctl import --since 2025-01-01 --out out/import
+
+Against 'riskiqctl simulate --source defender --ca-file sim-ca.pem':
+  DEFENDER_TI_BASE_URL=https://127.0.0.1:8766/v1.0 \
+  DEFENDER_TI_AUTHORITY_URL=https://127.0.0.1:8766 DEFENDER_TI_TENANT_ID=contoso.example \
+  DEFENDER_TI_CLIENT_ID=00001111-aaaa-2222-bbbb-3333cccc4444 DEFENDER_TI_CLIENT_SECRET=demo \
+  riskiqctl import --source defender --ca-file sim-ca.pem --out out/defender`
 
 // importArticles implements "riskiqctl import".
 func (c *cli) importArticles(ctx context.Context, args []string) int {
-	fs := c.flagSet("import", "[flags] --since DATE | --from-timestamp N", importHelp)
+	fs := c.flagSet("import", "[flags] [--source passivetotal|defender] --since DATE | --from-timestamp N", importHelp)
 	since := fs.String("since", "", "import the articles created on or after this `date`: YYYY-MM-DD or RFC 3339 (UTC day)")
 	fromTimestamp := fs.String("from-timestamp", "", "import the articles created on or after the UTC day of this Unix time in `seconds`, as RISKIQ_IMPORT_FROM_TIMESTAMP")
 	outDir := fs.String("out", "", "write one bundle per article into this `directory` (required)")
 	configPath := fs.String("config", "", "config.yml to read (default: ./config.yml, then config.yml beside the binary, if present)")
 	logLevel := fs.String("log-level", "error", "level of the log lines on stderr: debug, info, warn (skipped values) or error")
+	sourceFlag := fs.String("source", "", "article `source`: passivetotal or defender (default: RISKIQ_SOURCE, else passivetotal)")
+	caFile := fs.String("ca-file", "", "defender: also trust the CA certificate(s) of this PEM `file` for Microsoft Graph and Entra ID (e.g. the one 'riskiqctl simulate --source defender' writes)")
 	pos, code, done := c.parse(fs, args)
 	if done {
 		return code
@@ -67,7 +90,20 @@ func (c *cli) importArticles(ctx context.Context, args []string) int {
 	if err != nil {
 		return c.usageError(fs.Name(), err.Error())
 	}
-	src, err := config.ReadSource(c.env, *configPath)
+	env := c.env
+	switch v := strings.ToLower(strings.TrimSpace(*sourceFlag)); v {
+	case "":
+	case defenderti.SourcePassiveTotal, defenderti.SourceDefender:
+		env = func(k string) (string, bool) {
+			if k == defenderti.EnvSource {
+				return v, true
+			}
+			return c.env(k)
+		}
+	default:
+		return c.usageError(fs.Name(), "--source must be passivetotal or defender")
+	}
+	src, err := config.ReadSource(env, *configPath)
 	if err != nil {
 		return c.fail("import", fmt.Errorf("read configuration: %w", err))
 	}
@@ -80,15 +116,16 @@ func (c *cli) importArticles(ctx context.Context, args []string) int {
 	if from == nil {
 		from = settings.ImportFrom
 	}
-	if from == nil {
+	if *caFile != "" && settings.Defender == nil {
+		return c.usageError(fs.Name(), "--ca-file applies to --source defender only")
+	}
+	if from == nil && settings.Defender == nil {
 		return c.usageError(fs.Name(), "give --since DATE or --from-timestamp N (or set RISKIQ_IMPORT_FROM_TIMESTAMP)")
 	}
-
-	client, err := passivetotal.New(settings.BaseURL, settings.User, settings.Password.Reveal(),
-		passivetotal.WithLogger(log), passivetotal.WithUserAgent("riskiqctl/"+version),
-		passivetotal.WithRetry(cliMaxTries, cliMaxElapsed), passivetotal.WithBackoff(cliInitialBackoff, cliMaxBackoff))
+	settings.ImportFrom = from
+	source, err := c.importSource(settings, *caFile, log)
 	if err != nil {
-		return c.fail("import", fmt.Errorf("passivetotal client: %w", err))
+		return c.fail("import", err)
 	}
 	var lister articles.DomainObjectLister = noPlatform{}
 	if platformURL != "" {
@@ -101,14 +138,14 @@ func (c *cli) importArticles(ctx context.Context, args []string) int {
 	}
 	out := &directoryPlatform{dir: *outDir, progress: c.progressWriter()}
 	im, err := articles.NewImporter(articles.Config{
-		Source:   &trackingSource{Source: articles.PassiveTotal{Client: client}, out: out},
+		Source:   &trackingSource{Source: source, out: out},
 		Platform: out, Lister: lister,
-		Options:    articles.Options{CreateObservables: settings.CreateObservables},
-		Interval:   settings.Interval,
-		ImportFrom: from,
-		Logger:     log,
-		Metrics:    metrics.New("", ""),
-		Now:        c.now,
+		Options:  articles.Options{CreateObservables: settings.CreateObservables},
+		Interval: settings.Interval,
+		Cursor:   settings.Cursor(),
+		Logger:   log,
+		Metrics:  metrics.New("", ""),
+		Now:      c.now,
 	})
 	if err != nil {
 		return c.fail("import", err)
@@ -121,6 +158,54 @@ func (c *cli) importArticles(ctx context.Context, args []string) int {
 			skipped, out.read, plural(out.read, "article"))
 	}
 	return c.summarize("import", *outDir, out.files)
+}
+
+// importSource returns the article source of the settings: the PassiveTotal
+// API, or Defender TI trusting caFile's certificates in addition to the
+// system's.
+func (c *cli) importSource(settings articles.Settings, caFile string, log *slog.Logger) (articles.Source, error) {
+	if d := settings.Defender; d != nil {
+		opts := []defenderti.Option{defenderti.WithLogger(log), defenderti.WithUserAgent("riskiqctl/" + version),
+			defenderti.WithRetry(cliMaxTries, cliMaxElapsed), defenderti.WithBackoff(cliInitialBackoff, cliMaxBackoff)}
+		if caFile != "" {
+			hc, err := trustingClient(caFile)
+			if err != nil {
+				return nil, err
+			}
+			opts = append(opts, defenderti.WithHTTPClient(hc))
+		}
+		client, err := defenderti.New(d.Client, opts...)
+		if err != nil {
+			return nil, fmt.Errorf("defender ti client: %w", err)
+		}
+		return &articles.Defender{Client: client, TLP: d.TLP, Logger: log}, nil
+	}
+	client, err := passivetotal.New(settings.BaseURL, settings.User, settings.Password.Reveal(),
+		passivetotal.WithLogger(log), passivetotal.WithUserAgent("riskiqctl/"+version),
+		passivetotal.WithRetry(cliMaxTries, cliMaxElapsed), passivetotal.WithBackoff(cliInitialBackoff, cliMaxBackoff))
+	if err != nil {
+		return nil, fmt.Errorf("passivetotal client: %w", err)
+	}
+	return articles.PassiveTotal{Client: client}, nil
+}
+
+// trustingClient returns an HTTP client trusting the PEM certificates of
+// path in addition to the system's.
+func trustingClient(path string) (*http.Client, error) {
+	pem, err := os.ReadFile(path) //nolint:gosec // G304: the operator names the file
+	if err != nil {
+		return nil, fmt.Errorf("--ca-file: %w", err)
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("--ca-file %s: no PEM certificate in it", line(path))
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	return &http.Client{Transport: tr}, nil
 }
 
 // importFrom reads --since or --from-timestamp; nil when neither is given.
@@ -168,6 +253,15 @@ func (noPlatform) StixDomainObjects(context.Context, api.DomainObjectQuery) ([]a
 type trackingSource struct {
 	articles.Source
 	out *directoryPlatform
+}
+
+// Complete completes the article when the source lists partial articles
+// (Defender TI: the indicators), else does nothing.
+func (s *trackingSource) Complete(ctx context.Context, a *articles.Article) error {
+	if c, ok := s.Source.(articles.Completer); ok {
+		return c.Complete(ctx, a)
+	}
+	return nil
 }
 
 // Articles yields the source's articles, recording each as the current one.
@@ -248,8 +342,9 @@ func (p *directoryPlatform) SendBundle(_ context.Context, bundle []byte, _ openc
 	return 1, nil
 }
 
-// reportGUID returns the RiskIQ guid of the bundle's report (its riskiq
-// external reference), or "" when the bundle has none.
+// reportGUID returns the article id of the bundle's report (its riskiq or
+// Microsoft Defender Threat Intelligence external reference), or "" when
+// the bundle has none.
 func reportGUID(bundle []byte) string {
 	var b struct {
 		Objects []struct {
@@ -268,7 +363,8 @@ func reportGUID(bundle []byte) string {
 			continue
 		}
 		for _, r := range o.Refs {
-			if r.SourceName == "riskiq" && r.ExternalID != "" && filepath.Base(r.ExternalID) == r.ExternalID {
+			if (r.SourceName == "riskiq" || r.SourceName == articles.DefenderReferenceSource) &&
+				r.ExternalID != "" && filepath.Base(r.ExternalID) == r.ExternalID {
 				return r.ExternalID
 			}
 		}

@@ -28,11 +28,26 @@ type Article struct {
 	// CreatedRaw is the creation date as received; it stands in for a
 	// missing publication date.
 	CreatedRaw string
+	// Private is set for an article that is not public (PassiveTotal's
+	// "type" is not "public"): its report, tag objects and relationships
+	// are then TLP:AMBER instead of TLP:WHITE.
+	Private bool
 	// Tags are free text: actors, malware, sectors, countries, CVEs and
 	// ATT&CK techniques such as "T1566.001 - Spearphishing Attachment".
 	Tags []string
 	// Indicators are the article's indicator values, by type.
 	Indicators []IndicatorGroup
+	// Unsupported counts the indicators the provider's adapter skipped
+	// because they have no STIX mapping (e.g. Defender TI host components);
+	// the run's work message adds them up.
+	Unsupported int
+	// Updated is the last update date when the provider has one (Microsoft
+	// Defender TI's lastUpdatedDateTime, which orders its import); zero for
+	// PassiveTotal.
+	Updated time.Time
+	// ReferenceSource is the source_name of the report's external reference
+	// ("" is "riskiq", the PassiveTotal importer's).
+	ReferenceSource string
 }
 
 // IndicatorGroup is the set of indicator values of one type in an article.

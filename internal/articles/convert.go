@@ -461,12 +461,20 @@ func (c *Converter) report(a *Article, refs []string, author, tlp string) (*stix
 	r.Common = stix.Common{
 		CreatedByRef: author, Created: created, Modified: created, Description: a.Summary,
 		Labels: a.labels(), Lang: "en", ObjectMarkingRefs: []string{tlp},
-		ExternalReferences: []stix.ExternalReference{{SourceName: "riskiq", URL: a.Link, ExternalID: a.GUID}},
+		ExternalReferences: []stix.ExternalReference{{SourceName: a.referenceSource(), URL: a.Link, ExternalID: a.GUID}},
 	}
 	if a.Content != "" {
 		r.Extra = map[string]any{"x_opencti_content": a.Content}
 	}
 	return r, nil
+}
+
+// referenceSource is the source_name of the report's external reference.
+func (a *Article) referenceSource() string {
+	if a.ReferenceSource == "" {
+		return "riskiq"
+	}
+	return a.ReferenceSource
 }
 
 // labels returns the article's non-empty tags, once each.

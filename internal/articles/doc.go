@@ -18,8 +18,13 @@
 //     always closes the work.
 //   - settings.go reads the configuration with pycti's names and precedence
 //     and reports every problem at once.
-//   - passivetotal.go adapts the PassiveTotal client to [Source], so that a
-//     Microsoft Defender TI source can replace it.
+//   - passivetotal.go adapts the PassiveTotal client to [Source]; its
+//     position in the state is the Python connector's [CreatedCursor].
+//   - defender.go adapts the Microsoft Defender TI client (Microsoft Graph)
+//     to [Source] and [Completer] (an article's indicators are read only when
+//     it is imported), defender_map.go maps its articles and artifacts onto
+//     the same converter, and defender_cursor.go is its [UpdatedCursor] on
+//     lastUpdatedDateTime, under its own state keys.
 //
 // Differences from the Python connector, on purpose: IPv6 values of "ip"
 // indicators become IPv6-Addr; an invalid value is skipped alone instead of

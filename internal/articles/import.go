@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"iter"
 	"log/slog"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -58,17 +59,38 @@ const MaxArticleAttempts = 3
 // WorkNamePrefix starts the name of every work: "RiskIQ run @ 2025-06-01 12:00:00" (UTC).
 const WorkNamePrefix = "RiskIQ run @ "
 
-// Source reads articles from a provider (PassiveTotal, later Microsoft
-// Defender TI).
+// Source reads articles from a provider (PassiveTotal, Microsoft Defender
+// TI).
 type Source interface {
-	// Articles yields the articles created on or after the UTC day of since
-	// (all when nil), oldest first, across pages. On failure it yields one
-	// error and stops; a refusal of the credentials wraps ErrAuth.
+	// Articles yields the articles from since (all when nil), across pages,
+	// in the order the run's [Cursor] advances: PassiveTotal the articles
+	// created on or after the UTC day of since, oldest first; Defender TI
+	// those updated at or after since, least recently updated first. On
+	// failure it yields one error and stops; a refusal of the credentials
+	// wraps ErrAuth.
 	Articles(ctx context.Context, since *time.Time) iter.Seq2[Article, error]
 	// Article returns one article with its full content; an unknown guid
 	// wraps ErrNotFound.
 	Article(ctx context.Context, guid string) (Article, error)
 }
+
+// Completer is a [Source] whose listed articles lack a part read one article
+// at a time (the indicators of a Defender TI article): the run completes
+// only the articles it imports, after the [Cursor] has passed the others.
+type Completer interface {
+	// Complete reads what the list lacks into a. An article gone from the
+	// provider wraps ErrNotFound (the article is skipped and passed); a
+	// failure of the provider rather than of the article wraps ErrAuth,
+	// ErrQuotaExceeded or ErrUnavailable (the run stops, keeping the state
+	// before the article); any other error skips the article, which is
+	// tried again by the next run (see MaxArticleAttempts).
+	Complete(ctx context.Context, a *Article) error
+}
+
+// ErrUnavailable reports that the provider failed after the client's
+// retries (5xx, transport errors, throttling): the run stops rather than
+// failing every article, and the next run starts from the same place.
+var ErrUnavailable = errors.New("source unavailable")
 
 // Platform is what a run uses of the OpenCTI connector runtime;
 // *opencti.Helper fits.
@@ -102,8 +124,12 @@ type Config struct {
 	// seconds.
 	Interval time.Duration
 	// ImportFrom is the first day to import when no article was imported yet
-	// (RISKIQ_IMPORT_FROM_TIMESTAMP); nil imports every article.
+	// (RISKIQ_IMPORT_FROM_TIMESTAMP); nil imports every article. It is the
+	// From of the default cursor, unused when Cursor is set.
 	ImportFrom *time.Time
+	// Cursor keeps the position of the import in the state; nil is
+	// CreatedCursor{From: ImportFrom}, the PassiveTotal importer's.
+	Cursor Cursor
 	// Logger receives the run's logs; nil discards them.
 	Logger *slog.Logger
 	// Metrics are updated with runs, records sent, client errors and the
@@ -131,7 +157,7 @@ type Importer struct {
 	lister   DomainObjectLister
 	conv     *Converter
 	interval int64 // seconds
-	from     *time.Time
+	cursor   Cursor
 	log      *slog.Logger
 	metrics  *metrics.Metrics
 	now      func() time.Time
@@ -170,8 +196,11 @@ func NewImporter(c Config) (*Importer, error) {
 	}
 	im := &Importer{
 		src: c.Source, platform: c.Platform, lister: c.Lister,
-		interval: int64(c.Interval / time.Second), from: c.ImportFrom,
+		interval: int64(c.Interval / time.Second), cursor: c.Cursor,
 		log: c.Logger, metrics: c.Metrics, now: c.Now, inFlight: c.InFlight,
+	}
+	if im.cursor == nil {
+		im.cursor = CreatedCursor{From: c.ImportFrom}
 	}
 	if im.inFlight == 0 {
 		im.inFlight = DefaultInFlight
@@ -272,7 +301,7 @@ type run struct {
 	failures map[string]int64
 
 	// Counted by the reading goroutine.
-	read, already, undated, prepared int
+	read, already, undated, prepared, gone, unsupported int
 	// Counted by the committing goroutine.
 	reports, empty, objects, parts int
 	// held are the articles committed after one that failed, in order: the
@@ -296,14 +325,16 @@ var errStateReset = errors.New("the connector state was reset remotely")
 // articles are published at once (RabbitMQ confirms them in batches), but
 // they are committed to the state in article order.
 type job struct {
-	guid    string
-	created int64
-	log     *slog.Logger
+	guid string
+	pos  Position
+	log  *slog.Logger
 	// skip is why the article failed: it is skipped, the run goes on.
 	skip error
 	// refused tells skip is the article's own (ErrArticleRefused, or its
 	// mapping failed): it says nothing about the source's health.
 	refused bool
+	// gone is an article the source no longer has: skipped and passed.
+	gone bool
 	// mapped is the article's objects, nil once sent; report is false for an
 	// article that maps to nothing.
 	mapped                           *mapping
@@ -319,17 +350,13 @@ type job struct {
 // publishes up to inFlight bundles at once, and records each article in the
 // state once it and every older one are published.
 func (r *run) importArticles(ctx context.Context) error {
-	var since *time.Time
-	latest, hasLatest := r.st.timestamp(StateLatestArticle)
-	switch {
-	case hasLatest:
-		t := time.Unix(latest, 0).UTC()
-		since = &t
-	case r.from != nil:
-		since = r.from
-	}
+	since := r.cursor.Since(r.st, r.start)
+	// The committing goroutine advances r.st meanwhile: the reading one
+	// compares with the state as the run found it (cursors replace the
+	// values they change, never edit them in place).
+	found := maps.Clone(r.st)
 	if since != nil {
-		r.log.Debug("Retrieving articles", "created_after", since.Format(time.DateOnly))
+		r.log.Debug("Retrieving articles", "since", since.Format(time.RFC3339))
 	} else {
 		r.log.Debug("Retrieving every article")
 	}
@@ -360,7 +387,7 @@ func (r *run) importArticles(ctx context.Context) error {
 			r.undated++
 			r.log.Warn("Article skipped: no creation date", "article_guid", a.GUID, "created_date", a.CreatedRaw)
 			continue
-		case hasLatest && a.Created.Unix() <= latest:
+		case r.cursor.Imported(found, &a):
 			r.already++
 			r.log.Debug("Article already imported", "article_guid", a.GUID)
 			continue
@@ -419,7 +446,29 @@ func (r *run) importArticles(ctx context.Context) error {
 // credentials or the quota refused, OpenCTI failing) is returned.
 func (r *run) prepare(ctx context.Context, a *Article) (*job, error) {
 	log := r.log.With("article_guid", a.GUID)
-	j := &job{guid: a.GUID, created: a.Created.Unix(), log: log, done: make(chan struct{})}
+	j := &job{guid: a.GUID, pos: a.position(), log: log, done: make(chan struct{})}
+	if c, ok := r.src.(Completer); ok {
+		err := c.Complete(ctx, a)
+		switch {
+		case err == nil:
+		case errors.Is(err, ErrNotFound):
+			r.gone++
+			j.gone = true
+			log.Warn("Article skipped: the source no longer has it", "error", err)
+			return j, nil // passed, as an empty article
+		case ctx.Err() != nil:
+			return nil, fmt.Errorf("read article %s: %w", a.GUID, err)
+		case errors.Is(err, ErrAuth), errors.Is(err, ErrQuotaExceeded), errors.Is(err, ErrUnavailable):
+			r.metrics.ClientError()
+			return nil, fmt.Errorf("read article %s: %w", a.GUID, err)
+		default:
+			r.metrics.ClientError()
+			j.skip = fmt.Errorf("read article: %w", err)
+			j.refused = errors.Is(err, ErrArticleRefused)
+			return j, nil
+		}
+		r.unsupported += a.Unsupported
+	}
 	if a.Content == "" && a.GUID != "" {
 		d, err := r.src.Article(ctx, a.GUID)
 		switch {
@@ -515,6 +564,8 @@ func (r *run) commit(queue <-chan *job, cancel context.CancelFunc, p *pusher) er
 			r.failed = append(r.failed, j)
 			j.log.Warn("Article skipped after an error, it is tried again at the next run", "error", j.skip,
 				"failed_runs_before", r.failures[j.guid], "max_attempts", MaxArticleAttempts)
+		case j.gone:
+			// counted and logged by prepare; passed as an empty article
 		case !j.report:
 			r.empty++
 			j.log.Info("No indicator in article, report will not be created")
@@ -530,7 +581,7 @@ func (r *run) commit(queue <-chan *job, cancel context.CancelFunc, p *pusher) er
 			r.held = append(r.held, j)
 			continue
 		}
-		if err := r.saveArticle(j.guid, j.created); err != nil {
+		if err := r.saveArticle(j.pos); err != nil {
 			failed = err
 			cancel()
 			continue
@@ -548,27 +599,25 @@ func (r *run) commit(queue <-chan *job, cancel context.CancelFunc, p *pusher) er
 }
 
 // saveArticle records an article in the state (not yet pushed).
-func (r *run) saveArticle(guid string, created int64) error {
+func (r *run) saveArticle(p Position) error {
 	r.stateMu.Lock()
 	defer r.stateMu.Unlock()
 	if r.reset.Load() {
 		return nil
 	}
-	r.advance(guid, created)
+	r.advance(p)
 	if err := r.platform.SetState(map[string]any(r.st)); err != nil {
 		return fmt.Errorf("save state: %w", err)
 	}
 	return nil
 }
 
-// advance moves latest_article_timestamp to an imported (or given up)
-// article, which no longer counts failures.
-func (r *run) advance(guid string, created int64) {
-	if prev, ok := r.st.timestamp(StateLatestArticle); !ok || created > prev {
-		r.st[StateLatestArticle] = created
-	}
-	if _, ok := r.failures[guid]; ok {
-		delete(r.failures, guid)
+// advance moves the cursor to an imported (or given up) article, which no
+// longer counts failures.
+func (r *run) advance(p Position) {
+	r.cursor.Advance(r.st, p)
+	if _, ok := r.failures[p.GUID]; ok {
+		delete(r.failures, p.GUID)
 		r.st.setFailures(r.failures)
 	}
 }
@@ -596,7 +645,7 @@ func (r *run) settle(interrupted, complete bool) {
 	for _, j := range r.held {
 		if j.skip == nil {
 			if !stuck {
-				r.advance(j.guid, j.created)
+				r.advance(j.pos)
 			}
 			delete(failures, j.guid)
 			continue
@@ -609,7 +658,7 @@ func (r *run) settle(interrupted, complete bool) {
 			j.log.Error("Article given up: it failed in too many runs, the state passes it", "failed_runs", n, "error", j.skip)
 			r.passed = append(r.passed, j)
 			delete(failures, j.guid)
-			r.advance(j.guid, j.created)
+			r.advance(j.pos)
 			continue
 		}
 		stuck = true
@@ -754,6 +803,12 @@ func (r *run) summary() string {
 	if r.undated > 0 {
 		parts = append(parts, fmt.Sprintf("%d without creation date", r.undated))
 	}
+	if r.gone > 0 {
+		parts = append(parts, fmt.Sprintf("%d gone from the source (404), skipped", r.gone))
+	}
+	if r.unsupported > 0 {
+		parts = append(parts, fmt.Sprintf("%d indicators of types without a STIX mapping skipped", r.unsupported))
+	}
 	if retried := len(r.failed) - len(r.passed); retried > 0 {
 		var named []string
 		for _, j := range r.failed {
@@ -816,6 +871,7 @@ func (im *Importer) loadState() (state, error) {
 			delete(st, StateCurrentWork)
 		}
 	}
+	im.cursor.Clean(st, im.log)
 	if v, ok := st[StateFailedArticles]; ok {
 		failures, valid := parseFailures(v)
 		if !valid {

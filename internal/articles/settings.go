@@ -2,10 +2,12 @@ package articles
 
 import (
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/riskiq-opencti/connectors/internal/defenderti"
 	"github.com/riskiq-opencti/connectors/internal/launch"
 	"github.com/riskiq-opencti/connectors/opencti/config"
 	"github.com/riskiq-opencti/connectors/opencti/scrub"
@@ -44,6 +46,47 @@ type Settings struct {
 	// RunOnce is set by CONNECTOR_DURATION_PERIOD=0 (pycti's run once);
 	// CONNECTOR_RUN_AND_TERMINATE is read by the SDK.
 	RunOnce bool
+	// Defender holds the Microsoft Defender TI settings when RISKIQ_SOURCE
+	// is defender; nil for PassiveTotal (the default). User and Password are
+	// then optional and unused.
+	Defender *DefenderSettings
+}
+
+// DefenderSettings are the settings of the Microsoft Defender TI import.
+type DefenderSettings struct {
+	// Client are the DEFENDER_TI_* settings of the Graph client.
+	Client defenderti.Settings
+	// Window is DEFENDER_TI_IMPORT_WINDOW_DAYS: how far back the first run
+	// reads when RISKIQ_IMPORT_FROM_TIMESTAMP is not set.
+	Window time.Duration
+	// Overlap is DEFENDER_TI_IMPORT_OVERLAP_SEC: how far below the cursor
+	// each run reads again (0: none).
+	Overlap time.Duration
+	// TLP is DEFENDER_TI_TLP_OSINT and DEFENDER_TI_TLP_MICROSOFT.
+	TLP DefenderTLP
+}
+
+// Source returns RISKIQ_SOURCE: defenderti.SourceDefender or
+// defenderti.SourcePassiveTotal.
+func (s Settings) Source() string {
+	if s.Defender != nil {
+		return defenderti.SourceDefender
+	}
+	return defenderti.SourcePassiveTotal
+}
+
+// Cursor returns the import's cursor for the source: the Defender TI
+// cursor on lastUpdatedDateTime, or the PassiveTotal one on the creation
+// date.
+func (s Settings) Cursor() Cursor {
+	if s.Defender != nil {
+		overlap := s.Defender.Overlap
+		if overlap == 0 {
+			overlap = -1 // none, as set
+		}
+		return UpdatedCursor{From: s.ImportFrom, Window: s.Defender.Window, Overlap: overlap}
+	}
+	return CreatedCursor{From: s.ImportFrom}
 }
 
 // SchedulePeriod is the period to give the SDK's scheduler: every
@@ -57,8 +100,9 @@ func (s Settings) SchedulePeriod() time.Duration {
 }
 
 // Variables lists the settings an operator sets for this connector, with
-// their defaults as the README states them.
-var Variables = []launch.Variable{
+// their defaults as the README states them: RISKIQ_SOURCE and the
+// DEFENDER_TI_* settings follow the RiskIQ ones.
+var Variables = slices.Concat([]launch.Variable{
 	{Env: "OPENCTI_URL", Key: "opencti.url", Mandatory: true},
 	{Env: "OPENCTI_TOKEN", Key: "opencti.token", Mandatory: true},
 	{Env: "CONNECTOR_ID", Key: "connector.id", Mandatory: true},
@@ -77,7 +121,29 @@ var Variables = []launch.Variable{
 	{Env: "RISKIQ_CREATE_OBSERVABLES", Key: "riskiq.create_observables", Default: "true"},
 	{Env: "RISKIQ_INTERVAL_SEC", Key: "riskiq.interval_sec", Default: "86400"},
 	{Env: "RISKIQ_IMPORT_FROM_TIMESTAMP", Key: "riskiq.import_from_timestamp"},
-}
+}, defenderti.Variables(), []launch.Variable{
+	{Env: EnvDefenderWindow, Key: keyDefenderWindow, Default: strconv.Itoa(int(DefaultDefenderImportWindow / (24 * time.Hour)))},
+	{Env: EnvDefenderOverlap, Key: keyDefenderOverlap, Default: strconv.Itoa(int(DefaultDefenderOverlap / time.Second))},
+	{Env: EnvDefenderTLPOSINT, Key: keyDefenderTLPOSINT, Default: tlpClear},
+	{Env: EnvDefenderTLPMS, Key: keyDefenderTLPMS, Default: defaultDefenderTLPMS},
+})
+
+// Settings of the Defender TI import beyond the client's
+// (defenderti.Variables).
+const (
+	EnvDefenderWindow    = "DEFENDER_TI_IMPORT_WINDOW_DAYS"
+	keyDefenderWindow    = "defender_ti.import_window_days"
+	EnvDefenderOverlap   = "DEFENDER_TI_IMPORT_OVERLAP_SEC"
+	keyDefenderOverlap   = "defender_ti.import_overlap_sec"
+	EnvDefenderTLPOSINT  = "DEFENDER_TI_TLP_OSINT"
+	keyDefenderTLPOSINT  = "defender_ti.tlp_osint"
+	EnvDefenderTLPMS     = "DEFENDER_TI_TLP_MICROSOFT"
+	keyDefenderTLPMS     = "defender_ti.tlp_microsoft"
+	maxDefenderWindow    = 3650 // days
+	maxDefenderOverlap   = 7 * 86400
+	tlpClear, tlpAmber   = "clear", "amber"
+	defaultDefenderTLPMS = tlpAmber
+)
 
 // maxTimestamp is 9999-12-31T23:59:59Z, the last second Python's datetime
 // can hold.
@@ -113,13 +179,28 @@ func Load(src *config.Source) (config.Config, Settings) {
 // LoadSettings reads the connector's own settings (the riskiq section) only,
 // for tools that read articles without OpenCTI. Problems are recorded in src.
 func LoadSettings(src *config.Source) Settings {
-	s := Settings{
-		BaseURL:           strings.TrimRight(src.String("RISKIQ_BASE_URL", "riskiq.base_url", DefaultBaseURL), "/"),
-		User:              src.Required("RISKIQ_USER", "riskiq.user"),
-		Password:          src.Secret("RISKIQ_PASSWORD", "riskiq.password", true),
-		CreateObservables: src.Bool("RISKIQ_CREATE_OBSERVABLES", "riskiq.create_observables", true),
+	defender := defenderti.ReadSource(src) == defenderti.SourceDefender
+	s := Settings{BaseURL: strings.TrimRight(src.String("RISKIQ_BASE_URL", "riskiq.base_url", DefaultBaseURL), "/")}
+	if defender {
+		s.User = src.String("RISKIQ_USER", "riskiq.user", "")
+	} else {
+		s.User = src.Required("RISKIQ_USER", "riskiq.user")
 	}
-	if s.Password.Reveal() == "ChangeMe" {
+	s.Password = src.Secret("RISKIQ_PASSWORD", "riskiq.password", !defender)
+	s.CreateObservables = src.Bool("RISKIQ_CREATE_OBSERVABLES", "riskiq.create_observables", true)
+	if defender {
+		s.Defender = loadDefender(src)
+	} else {
+		// The defender_ti section is not read with PassiveTotal: mark its
+		// keys known, so that a config.yml (the sample) holding it gets no
+		// "not a setting this connector reads" warning.
+		for _, v := range Variables {
+			if strings.HasPrefix(v.Key, "defender_ti.") {
+				src.IsSet(v.Env, v.Key)
+			}
+		}
+	}
+	if !defender && s.Password.Reveal() == "ChangeMe" {
 		src.AddProblem(&config.Problem{Env: "RISKIQ_PASSWORD", Key: "riskiq.password", Secret: true,
 			Reason: "is still the sample value ChangeMe: set the API key of the RiskIQ account"})
 	}
@@ -147,4 +228,40 @@ func LoadSettings(src *config.Source) Settings {
 			Reason: "must be an http(s) URL without credentials or query, e.g. " + DefaultBaseURL})
 	}
 	return s
+}
+
+// loadDefender reads the settings of RISKIQ_SOURCE=defender.
+func loadDefender(src *config.Source) *DefenderSettings {
+	d := &DefenderSettings{Client: defenderti.LoadSettings(src), TLP: DefaultDefenderTLP}
+	days := src.Int(EnvDefenderWindow, keyDefenderWindow, int(DefaultDefenderImportWindow/(24*time.Hour)))
+	if days < 1 || days > maxDefenderWindow {
+		src.AddProblem(&config.Problem{Env: EnvDefenderWindow, Key: keyDefenderWindow, Value: strconv.Itoa(days),
+			Reason: "must be a number of days between 1 and " + strconv.Itoa(maxDefenderWindow)})
+		days = int(DefaultDefenderImportWindow / (24 * time.Hour))
+	}
+	d.Window = time.Duration(days) * 24 * time.Hour
+	sec := src.Int(EnvDefenderOverlap, keyDefenderOverlap, int(DefaultDefenderOverlap/time.Second))
+	if sec < 0 || sec > maxDefenderOverlap {
+		src.AddProblem(&config.Problem{Env: EnvDefenderOverlap, Key: keyDefenderOverlap, Value: strconv.Itoa(sec),
+			Reason: "must be a number of seconds between 0 and " + strconv.Itoa(maxDefenderOverlap) + " (3600 = one hour)"})
+		sec = int(DefaultDefenderOverlap / time.Second)
+	}
+	d.Overlap = time.Duration(sec) * time.Second
+	d.TLP.OSINTAmber = tlpSetting(src, EnvDefenderTLPOSINT, keyDefenderTLPOSINT, tlpClear)
+	d.TLP.MicrosoftAmber = tlpSetting(src, EnvDefenderTLPMS, keyDefenderTLPMS, defaultDefenderTLPMS)
+	return d
+}
+
+// tlpSetting reads a TLP choice: clear (or white, its TLP 1.0 name) or
+// amber; it reports whether the choice is amber.
+func tlpSetting(src *config.Source, env, key, def string) bool {
+	raw := src.String(env, key, def)
+	switch v := strings.ToLower(strings.TrimSpace(strings.TrimPrefix(strings.ToUpper(strings.TrimSpace(raw)), "TLP:"))); v {
+	case tlpClear, "white":
+		return false
+	case tlpAmber:
+		return true
+	}
+	src.AddProblem(&config.Problem{Env: env, Key: key, Value: raw, Reason: "must be clear (or white) or amber"})
+	return def == tlpAmber
 }

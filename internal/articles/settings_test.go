@@ -172,3 +172,91 @@ func TestLoadMinimalInterval(t *testing.T) {
 		t.Errorf("period %s, base %s", s.SchedulePeriod(), s.BaseURL)
 	}
 }
+
+// defenderEnv is a valid configuration of RISKIQ_SOURCE=defender, without
+// RISKIQ_USER and RISKIQ_PASSWORD.
+var defenderEnv = map[string]string{
+	"OPENCTI_URL": "http://opencti:8080", "OPENCTI_TOKEN": "tok", "CONNECTOR_ID": "5a8f3f1e-2b8e-4d0c-9f67-2f8f0f0b1c11",
+	"RISKIQ_SOURCE": "Defender", "DEFENDER_TI_TENANT_ID": "72f988bf-86f1-41af-91ab-2d7cd011db47",
+	"DEFENDER_TI_CLIENT_ID": "00001111-aaaa-2222-bbbb-3333cccc4444", "DEFENDER_TI_CLIENT_SECRET": "s3cr3t-value",
+}
+
+// TestLoadDefender: RISKIQ_USER and RISKIQ_PASSWORD are not required with
+// the defender source, the DEFENDER_TI_* ones are; the import settings have
+// their documented defaults and the cursor is the Defender one.
+func TestLoadDefender(t *testing.T) {
+	t.Parallel()
+	src := source(t, defenderEnv, "")
+	_, s := articles.Load(src)
+	if err := src.Validate(); err != nil {
+		t.Fatalf("Validate() = %v", err)
+	}
+	if s.Source() != "defender" || s.Defender == nil {
+		t.Fatalf("source %q, defender %v", s.Source(), s.Defender)
+	}
+	d := s.Defender
+	if d.Window != 30*24*time.Hour || d.Overlap != time.Hour || d.TLP != articles.DefaultDefenderTLP ||
+		d.Client.TenantID != defenderEnv["DEFENDER_TI_TENANT_ID"] || d.Client.BaseURL != "https://graph.microsoft.com/v1.0" {
+		t.Errorf("defender settings = %+v", d)
+	}
+	if c, ok := s.Cursor().(articles.UpdatedCursor); !ok || c.Overlap != time.Hour || c.Window != 30*24*time.Hour || c.From != nil {
+		t.Errorf("Cursor() = %#v", s.Cursor())
+	}
+	if _, ok := (articles.Settings{}).Cursor().(articles.CreatedCursor); !ok {
+		t.Error("the PassiveTotal cursor is not the created one")
+	}
+
+	env := map[string]string{}
+	for k, v := range defenderEnv {
+		env[k] = v
+	}
+	env["DEFENDER_TI_IMPORT_WINDOW_DAYS"] = "7"
+	env["DEFENDER_TI_IMPORT_OVERLAP_SEC"] = "0"
+	env["DEFENDER_TI_TLP_OSINT"] = "TLP:AMBER"
+	env["DEFENDER_TI_TLP_MICROSOFT"] = "white"
+	env["RISKIQ_IMPORT_FROM_TIMESTAMP"] = "1712929994"
+	src = source(t, env, "")
+	_, s = articles.Load(src)
+	if err := src.Validate(); err != nil {
+		t.Fatalf("Validate() = %v", err)
+	}
+	if d := s.Defender; d.Window != 7*24*time.Hour || d.Overlap != 0 || !d.TLP.OSINTAmber || d.TLP.MicrosoftAmber {
+		t.Errorf("defender settings = %+v", d)
+	}
+	if c := s.Cursor().(articles.UpdatedCursor); c.Overlap >= 0 || c.From == nil || c.From.Unix() != 1712929994 {
+		t.Errorf("Cursor() = %#v, want no overlap and From set", c)
+	}
+}
+
+// TestLoadDefenderProblems names each missing or invalid Defender setting,
+// and no RiskIQ credential.
+func TestLoadDefenderProblems(t *testing.T) {
+	t.Parallel()
+	src := source(t, map[string]string{
+		"OPENCTI_URL": "http://opencti:8080", "OPENCTI_TOKEN": "tok", "CONNECTOR_ID": "5a8f3f1e-2b8e-4d0c-9f67-2f8f0f0b1c11",
+		"RISKIQ_SOURCE": "defender", "DEFENDER_TI_IMPORT_WINDOW_DAYS": "0", "DEFENDER_TI_IMPORT_OVERLAP_SEC": "-1",
+		"DEFENDER_TI_TLP_OSINT": "green", "DEFENDER_TI_TLP_MICROSOFT": "red",
+	}, "")
+	articles.Load(src)
+	err := src.Validate()
+	if err == nil {
+		t.Fatal("Validate() = nil")
+	}
+	msg := err.Error()
+	for _, want := range []string{"DEFENDER_TI_TENANT_ID", "DEFENDER_TI_CLIENT_ID", "DEFENDER_TI_CLIENT_SECRET",
+		"DEFENDER_TI_IMPORT_WINDOW_DAYS", "DEFENDER_TI_IMPORT_OVERLAP_SEC", "DEFENDER_TI_TLP_OSINT", "DEFENDER_TI_TLP_MICROSOFT"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("no problem reported for %s:\n%s", want, msg)
+		}
+	}
+	for _, not := range []string{"RISKIQ_USER", "RISKIQ_PASSWORD"} {
+		if strings.Contains(msg, not) {
+			t.Errorf("%s required with the defender source:\n%s", not, msg)
+		}
+	}
+	src = source(t, map[string]string{"RISKIQ_SOURCE": "graph"}, "")
+	articles.LoadSettings(src)
+	if err := src.Validate(); err == nil || !strings.Contains(err.Error(), "RISKIQ_SOURCE") {
+		t.Errorf("RISKIQ_SOURCE=graph: Validate() = %v", err)
+	}
+}

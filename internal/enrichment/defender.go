@@ -16,7 +16,7 @@ import (
 
 // Author of the objects found in Microsoft Defender TI (RISKIQ_SOURCE=defender):
 // a separate identity, so that OpenCTI shows where a resolution came from
-// (docs/decisions/0008). Ids do not depend on the author: a resolution already
+// (docs/decisions/0010). Ids do not depend on the author: a resolution already
 // imported from PassiveTotal merges with the same one read from Graph.
 const (
 	DefenderAuthorName        = "Microsoft Defender Threat Intelligence"

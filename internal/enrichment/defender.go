@@ -85,6 +85,10 @@ type Defender struct {
 	// DeniedRecheck overrides [DefaultDeniedRecheck] (negative: never hold
 	// back after an access-denied error).
 	DeniedRecheck time.Duration
+	// Reputation, when set (DEFENDER_TI_HOST_REPUTATION), also reads the
+	// host's reputation: its score and classification label go on the
+	// enriched observable (spec §3.3).
+	Reputation ReputationClient
 }
 
 // defenderSource is a Defender with the state it keeps between requests.
@@ -108,21 +112,28 @@ func (d *defenderSource) lookup(ctx context.Context, e Entity, since time.Time) 
 	if err := d.held(); err != nil {
 		return found{}, err
 	}
-	res, err := d.Client.PassiveDNS(ctx, e.Value, reverse, since)
-	if err != nil {
-		if isNotFound(err) {
-			d.log.Info("Host unknown to Microsoft Defender TI", "host", scrub.Text(e.Value, maxLoggedValue))
-			return found{profile: defenderForward, reverse: reverse, notFound: true}, nil
-		}
-		err = describeDefender(err)
-		d.hold(err)
-		return found{}, err
-	}
-	f := found{profile: defenderForward, reverse: reverse, received: len(res.Records), truncated: res.Truncated}
+	f := found{profile: defenderForward, reverse: reverse}
 	if reverse {
 		f.profile = defenderReverse
 	}
-	f.records, f.skipped = normalizeRecords(e.Value, res.Records, since, d.log)
+	res, err := d.Client.PassiveDNS(ctx, e.Value, reverse, since)
+	switch {
+	case isNotFound(err):
+		d.log.Info("Host unknown to Microsoft Defender TI", "host", scrub.Text(e.Value, maxLoggedValue))
+		f.notFound = true
+	case err != nil:
+		err = describeDefender(err)
+		d.hold(err)
+		return found{}, err
+	default:
+		f.received, f.truncated = len(res.Records), res.Truncated
+		f.records, f.skipped = normalizeRecords(e.Value, res.Records, since, d.log)
+	}
+	if d.Reputation != nil {
+		if f.reputation, err = d.reputation(ctx, e.Value); err != nil {
+			return found{}, err
+		}
+	}
 	return f, nil
 }
 

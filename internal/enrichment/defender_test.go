@@ -379,3 +379,99 @@ func TestDefenderGuarantees(t *testing.T) {
 		})
 	}
 }
+
+// fakeReputation is a hand-written ReputationClient.
+type fakeReputation struct {
+	rep   *defenderti.HostReputation
+	err   error
+	mu    sync.Mutex
+	calls int
+}
+
+func (f *fakeReputation) HostReputation(context.Context, string) (*defenderti.HostReputation, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls++
+	return f.rep, f.err
+}
+
+// TestDefenderHostReputation: with DEFENDER_TI_HOST_REPUTATION the entity
+// sent back carries the score and a defender-ti:<classification> label
+// (spec §3.3); an unknown classification sets nothing; a failure is an error
+// on the work; a host without passive DNS still gets its reputation.
+func TestDefenderHostReputation(t *testing.T) {
+	t.Parallel()
+	const first, last = "2024-02-03T04:05:06Z", "2024-03-04T05:06:07Z"
+	graph := &fakeGraph{records: map[string][]defenderti.PassiveDNSRecord{"forward:example.com": {
+		rec("example.com", "A", defenderti.TypeIPAddress, "192.0.2.10", first, last),
+	}}}
+	tests := []struct {
+		name       string
+		value      string
+		rep        *defenderti.HostReputation
+		err        error
+		wantScore  any // nil = no x_opencti_score
+		wantLabels []any
+		wantMsg    string
+		wantErr    bool
+	}{
+		{name: "suspicious", value: "example.com", rep: &defenderti.HostReputation{Classification: "suspicious", Score: 62},
+			wantScore: float64(62), wantLabels: []any{"existing", "defender-ti:suspicious"}, wantMsg: "reputation suspicious (score 62)"},
+		{name: "unknown sets nothing", value: "example.com", rep: &defenderti.HostReputation{Classification: "unknownFutureValue", Score: 10},
+			wantLabels: []any{"existing"}, wantMsg: "1 records, 2 new objects"},
+		{name: "no passive dns, reputation only", value: "nx.example.com", rep: &defenderti.HostReputation{Classification: "Malicious", Score: 90},
+			wantScore: float64(90), wantLabels: []any{"existing", "defender-ti:malicious"}, wantMsg: "reputation malicious (score 90)"},
+		{name: "failure is an error", value: "example.com", err: errors.New("HTTP 500 from graph"), wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			repu := &fakeReputation{rep: tt.rep, err: tt.err}
+			h := NewDefenderHandler(Defender{Client: graph, Reputation: repu}, Config{Window: 3650 * 24 * time.Hour, Now: func() time.Time { return fixedNow }})
+			req := defenderRequest(t, "domain-name", tt.value, "")
+			entity := map[string]any{"type": "domain-name", "id": req.EntityID, "value": tt.value, "x_opencti_labels": []any{"existing"},
+				"extensions": map[string]any{"extension-definition--ea279b3e-5c71-4632-ac08-831c66a786ba": map[string]any{"score": 5, "labels": []any{"existing"}}}}
+			raw, _ := json.Marshal(entity)
+			req.StixEntity, req.StixObjects = raw, []json.RawMessage{raw}
+			res, err := h.Enrich(t.Context(), req)
+			if tt.wantErr {
+				if err == nil || !strings.Contains(err.Error(), "host reputation") {
+					t.Errorf("Enrich() = %q, %v; want the reputation error", res.Message, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(res.Message, tt.wantMsg) {
+				t.Errorf("message = %q, want %q", res.Message, tt.wantMsg)
+			}
+			if len(res.Objects) == 0 {
+				t.Fatal("no objects")
+			}
+			b, _ := json.Marshal(res.Objects[0])
+			var got map[string]any
+			if err := json.Unmarshal(b, &got); err != nil {
+				t.Fatal(err)
+			}
+			ext := got["extensions"].(map[string]any)["extension-definition--ea279b3e-5c71-4632-ac08-831c66a786ba"].(map[string]any)
+			if got["id"] != req.EntityID || got["x_opencti_score"] != tt.wantScore {
+				t.Errorf("entity = %v, want score %v", got, tt.wantScore)
+			}
+			if diff := cmp.Diff(tt.wantLabels, got["x_opencti_labels"]); diff != "" {
+				t.Errorf("labels (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tt.wantLabels, ext["labels"]); diff != "" {
+				t.Errorf("extension labels (-want +got):\n%s", diff)
+			}
+			if tt.wantScore != nil && ext["score"] != tt.wantScore {
+				t.Errorf("extension score = %v, want %v", ext["score"], tt.wantScore)
+			}
+		})
+	}
+	// Off by default: no reputation call.
+	repu := &fakeReputation{rep: &defenderti.HostReputation{Classification: "malicious", Score: 90}}
+	if _, err := newDefenderHandler(graph, "", nil).Enrich(t.Context(), defenderRequest(t, "domain-name", "example.com", "")); err != nil || repu.calls != 0 {
+		t.Errorf("without Reputation: %v, %d calls", err, repu.calls)
+	}
+}

@@ -2,12 +2,14 @@ package enrichment
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
 	"time"
 
+	"github.com/riskiq-opencti/connectors/internal/defenderti"
 	"github.com/riskiq-opencti/connectors/internal/passivetotal"
 	"github.com/riskiq-opencti/connectors/opencti"
 	"github.com/riskiq-opencti/connectors/opencti/stix"
@@ -33,6 +35,8 @@ type found struct {
 	notFound bool
 	// reverse tells the lookup was a reverse one (Defender TI).
 	reverse bool
+	// reputation is the host's reputation to put on the entity, if any.
+	reputation *defenderti.HostReputation
 	// profile is how the records become STIX.
 	profile profile
 }
@@ -83,6 +87,9 @@ func defenderBackend(d *defenderSource) backend {
 		}
 		if f.truncated {
 			b.WriteString(", result truncated at DEFENDER_TI_MAX_RECORDS")
+		}
+		if r := f.reputation; r != nil {
+			fmt.Fprintf(&b, ", reputation %s (score %d)", strings.ToLower(r.Classification), r.Score)
 		}
 		return b.String()
 	}
@@ -202,12 +209,17 @@ func (h *Handler) Enrich(ctx context.Context, req *opencti.Request) (opencti.Res
 		return opencti.Result{}, fmt.Errorf("map passive dns of %q: %w", entity.Value, err)
 	}
 	skipped += f.skipped
-	if len(objects) == 0 {
+	if len(objects) == 0 && f.reputation == nil {
 		log.Info("No information found", "records", f.received)
 		return opencti.Result{Message: h.src.empty(f, skipped)}, nil
 	}
 	out := make([]any, 0, len(req.StixObjects)+len(objects)+2)
 	for _, o := range req.StixObjects {
+		if f.reputation != nil && objectID(o) == req.EntityID {
+			if o, err = withReputation(o, f.reputation); err != nil {
+				return opencti.Result{}, fmt.Errorf("reputation of %q: %w", entity.Value, err)
+			}
+		}
 		out = append(out, o)
 	}
 	for _, o := range objects {
@@ -220,6 +232,17 @@ func (h *Handler) Enrich(ctx context.Context, req *opencti.Request) (opencti.Res
 	out = append(out, h.src.author(h.now().UTC().Truncate(time.Millisecond)), white)
 	log.Info("Observable found and knowledge added", "records", f.received, "objects", len(objects))
 	return opencti.Result{Objects: out, Message: h.src.summary(entity, f, len(objects), skipped)}, nil
+}
+
+// objectID reads the id of a raw STIX object ("" when it has none).
+func objectID(raw json.RawMessage) string {
+	var v struct {
+		ID string `json:"id"`
+	}
+	if json.Unmarshal(raw, &v) != nil {
+		return ""
+	}
+	return v.ID
 }
 
 // entityOf reads the value to look up from the request.

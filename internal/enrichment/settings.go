@@ -44,6 +44,9 @@ type Settings struct {
 	Source string
 	// Defender are the DEFENDER_TI_* settings, read when Source is defender.
 	Defender defenderti.Settings
+	// HostReputation is DEFENDER_TI_HOST_REPUTATION: also read the host's
+	// reputation (score and classification label on the observable).
+	HostReputation bool
 }
 
 // Variables lists the settings an operator sets for this connector, with
@@ -66,8 +69,12 @@ var Variables = append([]launch.Variable{
 	{Env: "RISKIQ_MAX_TLP", Key: "riskiq.max_tlp"},
 	{Env: "RISKIQ_IMPORT_LAST_SEEN_TIME_WINDOW", Key: "riskiq.import_last_seen_time_window", Default: "P30D"},
 	{Env: "RISKIQ_BASE_URL", Key: "riskiq.base_url", Default: DefaultBaseURL},
-	// RISKIQ_SOURCE and the DEFENDER_TI_* settings follow.
+	hostReputation,
+	// RISKIQ_SOURCE and the DEFENDER_TI_* settings of the client follow.
 }, defenderti.Variables()...)
+
+// hostReputation is the enrichment's own Defender TI setting.
+var hostReputation = launch.Variable{Env: "DEFENDER_TI_HOST_REPUTATION", Key: "defender_ti.host_reputation", Default: "false"}
 
 // Load reads the SDK settings and the connector's own from src. Problems are
 // recorded in src: call src.Validate() for all of them at once. The default
@@ -110,12 +117,13 @@ func loadSettings(src *config.Source, source string) Settings {
 		s.Source = source
 		// Known settings of the other source: no "not a setting this
 		// connector reads" warning for the defender_ti section of the sample.
-		for _, v := range defenderti.Variables() {
+		for _, v := range append(defenderti.Variables(), hostReputation) {
 			src.IsSet(v.Env, v.Key)
 		}
 		return s
 	}
-	s := Settings{Source: source, Defender: defenderti.LoadSettings(src)}
+	s := Settings{Source: source, Defender: defenderti.LoadSettings(src),
+		HostReputation: src.Bool(hostReputation.Env, hostReputation.Key, false)}
 	for _, v := range passiveTotalOnly {
 		src.IsSet(v.Env, v.Key)
 	}

@@ -77,7 +77,7 @@ func TestLoadNoWarningForTheOtherSource(t *testing.T) {
 	t.Parallel()
 	doc := []byte("riskiq:\n  username: a@example.com\n  api_key: k3y\n  base_url: https://api.riskiq.net/pt\n" +
 		"defender_ti:\n  tenant_id: contoso.onmicrosoft.com\n  client_id: 0f7a3c5e-1111-4222-8333-944455556666\n  client_secret: s3cr3t\n" +
-		"  base_url: https://graph.microsoft.com/v1.0\n  authority_url: https://login.microsoftonline.com\n  page_size: 100\n  max_records: 10000\n")
+		"  base_url: https://graph.microsoft.com/v1.0\n  authority_url: https://login.microsoftonline.com\n  page_size: 100\n  max_records: 10000\n  host_reputation: true\n")
 	for _, source := range []string{"passivetotal", "defender"} {
 		env := map[string]string{"RISKIQ_SOURCE": source}
 		src, err := config.NewSource(func(k string) (string, bool) { v, ok := env[k]; return v, ok }, doc)

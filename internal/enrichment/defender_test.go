@@ -75,7 +75,7 @@ func rec(parent, recordType, artifactType, artifact, first, last string) defende
 
 // defenderRequest builds the request the platform sends for an observable of
 // any of the four types.
-func defenderRequest(t *testing.T, stixType, value, tlp string) *opencti.Request {
+func defenderRequest(t testing.TB, stixType, value, tlp string) *opencti.Request {
 	t.Helper()
 	var id, entityType string
 	switch stixType {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/riskiq-opencti/connectors/internal/defenderti"
 	"github.com/riskiq-opencti/connectors/internal/passivetotal/passivetotaltest"
 )
 
@@ -39,14 +40,29 @@ API's); restarting the simulator resets it.
 The sample data are records seen between 2018 and 2025. Unless --filter-start
 is given, passive DNS answers hold every record whatever the start date the
 client asks for, so that the default 30-day RISKIQ_IMPORT_LAST_SEEN_TIME_WINDOW
-still finds them.`
+still finds them.
+
+With --source defender it serves a Microsoft Defender Threat Intelligence API
+instead, over HTTPS with a self-signed certificate (the Entra ID library
+refuses an authority that is not https): the Entra ID tenant discovery and
+token endpoint (POST /{tenant}/oauth2/v2.0/token; any tenant, client id and
+non-empty client secret or well-formed certificate assertion is accepted) and
+Microsoft Graph under /v1.0/security/threatIntelligence/ (passive DNS both
+ways, host reputation, articles and their indicators, with OData paging). It
+prints two lines on stdout: the Graph base URL (DEFENDER_TI_BASE_URL, e.g.
+https://127.0.0.1:8765/v1.0) and the authority URL
+(DEFENDER_TI_AUTHORITY_URL, e.g. https://127.0.0.1:8765). Clients trust it
+with SSL_CERT_FILE set to the certificate file it writes (--ca-file, logged).
+The sample dates are moved so that the newest is today, unless --filter-start.`
 
 // simulate implements "riskiqctl simulate".
 func (c *cli) simulate(ctx context.Context, args []string) int {
-	fs := c.flagSet("simulate", "[--listen ADDR] [--latency D] [--filter-start]", simulateHelp)
+	fs := c.flagSet("simulate", "[--source passivetotal|defender] [--listen ADDR] [--latency D] [--filter-start] [--ca-file PATH]", simulateHelp)
+	source := fs.String("source", defenderti.SourcePassiveTotal, "API to simulate: passivetotal, or defender (Microsoft Graph threat intelligence + Entra ID token endpoint)")
 	listen := fs.String("listen", defaultListen, "`address` to listen on; port 0 picks a free port (the URL printed on stdout tells which)")
 	latency := fs.Duration("latency", 0, "delay every answer by this `duration`, e.g. 250ms")
-	filterStart := fs.Bool("filter-start", false, "leave out passive DNS records last seen before the start the client asks for, as the real API does")
+	filterStart := fs.Bool("filter-start", false, "passivetotal: leave out passive DNS records last seen before the start the client asks for, as the real API does; defender: serve the sample dates as recorded instead of moving them to the last days")
+	caFile := fs.String("ca-file", "", "defender: write the simulator's TLS certificate to this `path` (default: a file in the temporary directory, logged); clients trust it with SSL_CERT_FILE")
 	logLevel := fs.String("log-level", "info", "level of the log lines on stderr: debug, info (one line per request), warn or error")
 	pos, code, done := c.parse(fs, args)
 	if done {
@@ -54,6 +70,11 @@ func (c *cli) simulate(ctx context.Context, args []string) int {
 	}
 	if len(pos) > 0 {
 		return c.usageError(fs.Name(), "unexpected argument "+pos[0])
+	}
+	switch *source = strings.ToLower(*source); *source {
+	case defenderti.SourcePassiveTotal, defenderti.SourceDefender:
+	default:
+		return c.usageError(fs.Name(), "--source must be passivetotal or defender")
 	}
 	if *latency < 0 {
 		return c.usageError(fs.Name(), "--latency must not be negative")
@@ -74,6 +95,9 @@ func (c *cli) simulate(ctx context.Context, args []string) int {
 	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
 		log.Warn("The simulator listens beyond loopback: anyone who can reach it gets the sample data", "listen", ln.Addr().String())
 	}
+	if *source == defenderti.SourceDefender {
+		return c.simulateDefender(ctx, log, ln, *latency, !*filterStart, *caFile)
+	}
 	data := passivetotaltest.DefaultData()
 	h := passivetotaltest.NewHandler(passivetotaltest.Options{
 		Prefix: simulatePrefix, Latency: *latency, Data: data, IgnoreStart: !*filterStart,
@@ -88,7 +112,15 @@ func (c *cli) simulate(ctx context.Context, args []string) int {
 	log.Info("PassiveTotal simulator listening; any non-empty username and API key are accepted",
 		"enrichment_base_url", baseURL, "import_base_url", baseURL+"/v2",
 		"passive_dns_queries", strings.Join(data.Queries(), ","), "articles", len(data.ArticleGUIDs()))
+	if code := c.serve(ctx, srv, ln); code != exitOK {
+		return code
+	}
+	log.Info("PassiveTotal simulator stopped")
+	return exitOK
+}
 
+// serve runs srv on ln until ctx is done, then shuts it down.
+func (c *cli) serve(ctx context.Context, srv *http.Server, ln net.Listener) int {
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	select {
@@ -104,7 +136,6 @@ func (c *cli) simulate(ctx context.Context, args []string) int {
 	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return c.fail("simulate", fmt.Errorf("serve: %w", err))
 	}
-	log.Info("PassiveTotal simulator stopped")
 	return exitOK
 }
 

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -246,12 +247,17 @@ func (c *Client) LogValue() slog.Value {
 		slog.String("tenant_id", c.s.TenantID), slog.String("client_id", c.s.ClientID))
 }
 
-// redact removes the client secret and the recent access tokens from s.
+// jwtLike matches a JSON Web Token (access token, client assertion): three
+// base64url segments, the first a JSON object ("eyJ").
+var jwtLike = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}`)
+
+// redact removes the client secret, the recent access tokens and anything
+// shaped like a JWT from s.
 func (c *Client) redact(s string) string {
 	c.tokMu.Lock()
 	list := append(append([]string(nil), c.secrets...), c.tokens...)
 	c.tokMu.Unlock()
-	return scrub.Secrets(s, list...)
+	return jwtLike.ReplaceAllString(scrub.Secrets(s, list...), scrub.Redacted)
 }
 
 // scrubErr returns err, with its message redacted if it shows a secret.
@@ -266,7 +272,7 @@ func (c *Client) scrubErr(err error) error {
 	return err
 }
 
-// rememberToken adds an access token to the redaction list (the last 4).
+// rememberToken adds an access token to the redaction list (the last 8).
 func (c *Client) rememberToken(t string) {
 	c.tokMu.Lock()
 	defer c.tokMu.Unlock()
@@ -274,7 +280,7 @@ func (c *Client) rememberToken(t string) {
 		return
 	}
 	c.tokens = append(c.tokens, t)
-	if len(c.tokens) > 4 {
+	if len(c.tokens) > 8 {
 		c.tokens = c.tokens[1:]
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -174,6 +175,7 @@ type Handler struct {
 	calls    map[string]int
 	requests []Request
 	issued   int
+	empties  atomic.Int64 // empty pages served (unique skip tokens)
 }
 
 // NewHandler returns a fake serving opts.Data.
@@ -899,7 +901,7 @@ func (h *Handler) serveList(w http.ResponseWriter, r *http.Request, items []obje
 			slices.Reverse(out)
 		case PagingEmpty:
 			out = []object{}
-			next = origin(r) + r.URL.EscapedPath() + "?" + withSkip(r.URL.RawQuery, skip) + "&$skiptoken=empty" + strconv.Itoa(skip)
+			next = origin(r) + r.URL.EscapedPath() + "?" + withSkip(r.URL.RawQuery, skip) + "&$skiptoken=empty" + strconv.FormatInt(h.empties.Add(1), 10)
 		}
 	}
 	if next != "" {

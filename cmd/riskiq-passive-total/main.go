@@ -65,7 +65,11 @@ func runWith(ctx context.Context, args []string, env config.LookupEnv, stdout, s
 	cfg, log := prepared.Config, prepared.Log
 	newHandler, err := handlerFor(settings, log, d)
 	if err != nil {
-		log.Error("Invalid "+sourceNames[settings.Source]+" settings", "error", err)
+		if settings.Source == defenderti.SourceDefender {
+			log.Error("Invalid Microsoft Defender TI settings", "error", err)
+		} else {
+			log.Error("Invalid PassiveTotal settings", "error", err)
+		}
 		return 1
 	}
 	m := metrics.New(cfg.Connector.MetricsNamespace, cfg.Connector.MetricsSubsystem)
@@ -93,12 +97,6 @@ func runWith(ctx context.Context, args []string, env config.LookupEnv, stdout, s
 	}
 	log.Info("Connector stopped")
 	return 0
-}
-
-// sourceNames name the sources in messages.
-var sourceNames = map[string]string{
-	defenderti.SourcePassiveTotal: "PassiveTotal",
-	defenderti.SourceDefender:     "Microsoft Defender TI",
 }
 
 // handlerFor builds the client of the configured source (no I/O) and

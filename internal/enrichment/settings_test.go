@@ -35,7 +35,7 @@ func TestLoadPerSource(t *testing.T) {
 			wantSource: defenderti.SourceDefender, wantScope: "Domain-Name"},
 		{name: "defender needs its app", env: map[string]string{"RISKIQ_SOURCE": "defender", "RISKIQ_MAX_TLP": "TLP:PURPLE"},
 			wantProblems: []string{"DEFENDER_TI_TENANT_ID", "DEFENDER_TI_CLIENT_ID", "DEFENDER_TI_CLIENT_SECRET", "RISKIQ_MAX_TLP"}},
-		{name: "unknown source", env: map[string]string{"RISKIQ_SOURCE": "passivedns", "RISKIQ_USERNAME": "a@example.com", "RISKIQ_API_KEY": "k3y"},
+		{name: "unknown source", env: map[string]string{"RISKIQ_SOURCE": "graph", "RISKIQ_USERNAME": "a@example.com", "RISKIQ_API_KEY": "k3y"},
 			wantProblems: []string{"RISKIQ_SOURCE"}},
 	}
 	for _, tt := range tests {

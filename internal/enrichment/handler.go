@@ -16,7 +16,8 @@ import (
 )
 
 // Source looks up the passive DNS resolutions of a value seen since a time.
-// PassiveTotal implements it; so will Microsoft Defender TI.
+// PassiveTotal implements it; Microsoft Defender TI has its own handler
+// constructor (NewDefenderHandler), which needs the entity type.
 type Source interface {
 	Resolutions(ctx context.Context, value string, since time.Time) ([]Resolution, error)
 }

@@ -1,16 +1,20 @@
 // Command riskiq-passive-total is the RiskIQ PassiveTotal enrichment connector
 // for OpenCTI: a drop-in replacement for the Python image
-// opencti/connector-riskiq-passive-total. See README.md.
+// opencti/connector-riskiq-passive-total, which also reads Microsoft Defender
+// Threat Intelligence on Microsoft Graph (RISKIQ_SOURCE=defender). See README.md.
 package main
 
 import (
 	"context"
 	_ "embed"
 	"io"
+	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
 
+	"github.com/riskiq-opencti/connectors/internal/defenderti"
 	"github.com/riskiq-opencti/connectors/internal/enrichment"
 	"github.com/riskiq-opencti/connectors/internal/launch"
 	"github.com/riskiq-opencti/connectors/internal/passivetotal"
@@ -34,6 +38,18 @@ func main() {
 
 // run is the whole program: exit 0 on a clean stop, 1 on failure, 2 on a usage error.
 func run(ctx context.Context, args []string, env config.LookupEnv, stdout, stderr io.Writer) int {
+	return runWith(ctx, args, env, stdout, stderr, deps{})
+}
+
+// deps are what tests replace in the program.
+type deps struct {
+	// graphHTTP is the HTTP client of the Defender TI client (tokens and
+	// Graph); nil uses the client's default (system roots).
+	graphHTTP *http.Client
+}
+
+// runWith is run with the given dependencies.
+func runWith(ctx context.Context, args []string, env config.LookupEnv, stdout, stderr io.Writer, d deps) int {
 	var settings enrichment.Settings
 	prepared, code, done := launch.Command{
 		Name: "riskiq-passive-total", Version: version, Sample: sampleConfig,
@@ -47,10 +63,13 @@ func run(ctx context.Context, args []string, env config.LookupEnv, stdout, stder
 		return code
 	}
 	cfg, log := prepared.Config, prepared.Log
-	pt, err := passivetotal.New(passivetotal.JoinVersion(settings.BaseURL), settings.Username, settings.APIKey.Reveal(),
-		passivetotal.WithLogger(log), passivetotal.WithUserAgent("opencti-riskiq-passive-total/"+version))
+	newHandler, err := handlerFor(settings, log, d)
 	if err != nil {
-		log.Error("Invalid PassiveTotal settings", "error", err)
+		if settings.Source == defenderti.SourceDefender {
+			log.Error("Invalid Microsoft Defender TI settings", "error", err)
+		} else {
+			log.Error("Invalid PassiveTotal settings", "error", err)
+		}
 		return 1
 	}
 	m := metrics.New(cfg.Connector.MetricsNamespace, cfg.Connector.MetricsSubsystem)
@@ -60,9 +79,8 @@ func run(ctx context.Context, args []string, env config.LookupEnv, stdout, stder
 		log.Error("Invalid OpenCTI settings", "error", err)
 		return 1
 	}
-	handler := enrichment.NewHandler(enrichment.PassiveTotal{Client: pt}, enrichment.Config{
-		MaxTLP: settings.MaxTLP, Window: settings.Window, InScope: helper.InScope, Logger: log,
-	})
+	handler := newHandler(enrichment.Config{MaxTLP: settings.MaxTLP, Window: settings.Window, InScope: helper.InScope, Logger: log})
+	log.Info("Passive DNS source", "source", settings.Source, "scope", cfg.Connector.Scope)
 	if err := helper.Start(ctx); err != nil {
 		if ctx.Err() != nil {
 			return 0
@@ -79,4 +97,32 @@ func run(ctx context.Context, args []string, env config.LookupEnv, stdout, stder
 	}
 	log.Info("Connector stopped")
 	return 0
+}
+
+// handlerFor builds the client of the configured source (no I/O) and
+// returns the constructor of its enrichment handler.
+func handlerFor(s enrichment.Settings, log *slog.Logger, d deps) (func(enrichment.Config) *enrichment.Handler, error) {
+	if s.Source == defenderti.SourceDefender {
+		opts := []defenderti.Option{defenderti.WithLogger(log), defenderti.WithUserAgent("opencti-riskiq-passive-total/" + version)}
+		if d.graphHTTP != nil {
+			opts = append(opts, defenderti.WithHTTPClient(d.graphHTTP))
+		}
+		client, err := defenderti.New(s.Defender, opts...)
+		if err != nil {
+			return nil, err
+		}
+		src := enrichment.Defender{Client: client}
+		if s.HostReputation {
+			src.Reputation = client
+		}
+		return func(c enrichment.Config) *enrichment.Handler { return enrichment.NewDefenderHandler(src, c) }, nil
+	}
+	pt, err := passivetotal.New(passivetotal.JoinVersion(s.BaseURL), s.Username, s.APIKey.Reveal(),
+		passivetotal.WithLogger(log), passivetotal.WithUserAgent("opencti-riskiq-passive-total/"+version))
+	if err != nil {
+		return nil, err
+	}
+	return func(c enrichment.Config) *enrichment.Handler {
+		return enrichment.NewHandler(enrichment.PassiveTotal{Client: pt}, c)
+	}, nil
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/riskiq-opencti/connectors/internal/defenderti/defendertitest"
 	"github.com/riskiq-opencti/connectors/internal/enrichment"
 	"github.com/riskiq-opencti/connectors/internal/launch/launchtest"
 	"github.com/riskiq-opencti/connectors/internal/passivetotal/passivetotaltest"
@@ -211,5 +212,149 @@ func TestIntegrationConnector(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), key) || strings.Contains(logs.String(), octi.Token()) {
 		t.Error("a secret appears in the logs")
+	}
+}
+
+// TestIntegrationConnectorDefender runs the connector with
+// RISKIQ_SOURCE=defender against the fake OpenCTI (real RabbitMQ) and the
+// fake Graph + token endpoint: no PassiveTotal account, the Defender default
+// scope, forward and reverse lookups ending in processed works with the
+// objects imported, a TLP:RED entity refused before any Graph call, a 403
+// ending its work in error with Microsoft's message, a playbook answered,
+// and no secret or token in the logs.
+func TestIntegrationConnectorDefender(t *testing.T) {
+	t.Parallel()
+	octi := openctitest.NewServer(t)
+	graph := defendertitest.NewServer(t)
+	connectorID := uuid.NewString()
+	env := map[string]string{
+		"OPENCTI_URL": octi.URL, "OPENCTI_TOKEN": octi.Token(), "CONNECTOR_ID": connectorID, "CONNECTOR_LOG_LEVEL": "debug",
+		"RISKIQ_SOURCE": "defender", "RISKIQ_MAX_TLP": "TLP:AMBER", "RISKIQ_IMPORT_LAST_SEEN_TIME_WINDOW": "P5000D",
+		"DEFENDER_TI_TENANT_ID": graph.TenantID(), "DEFENDER_TI_CLIENT_ID": graph.ClientID(),
+		"DEFENDER_TI_CLIENT_SECRET": graph.ClientSecret(), "DEFENDER_TI_BASE_URL": graph.URL(),
+		"DEFENDER_TI_AUTHORITY_URL": graph.AuthorityURL(), "DEFENDER_TI_PAGE_SIZE": "4",
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
+	defer cancel()
+	runCtx, stop := context.WithCancel(ctx)
+	var logs syncBuffer
+	done := make(chan int, 1)
+	go func() { done <- runWith(runCtx, nil, envOf(env), &logs, &logs, deps{graphHTTP: graph.Client()}) }()
+	for {
+		if c, ok := octi.Connector(connectorID); ok && c.Registered && c.Pings > 0 {
+			break
+		}
+		select {
+		case code := <-done:
+			t.Fatalf("connector exited with %d:\n%s", code, logs.String())
+		case <-ctx.Done():
+			t.Fatalf("connector never registered:\n%s", logs.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	add := func(entityType, value, tlp string) openctitest.Entity {
+		t.Helper()
+		e, err := octi.AddEntity(openctitest.Entity{EntityType: entityType, Value: value, Markings: []openctitest.Marking{openctitest.MustTLP(tlp)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	enrich := func(e openctitest.Entity, mode openctitest.EnrichmentMode) string {
+		t.Helper()
+		w, err := octi.Enrich(ctx, connectorID, openctitest.EnrichmentRequest{EntityID: e.StandardID, Mode: mode})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return w
+	}
+	domain := add("Domain-Name", "malicious.example", "TLP:GREEN")
+	ipv6 := add("IPv6-Addr", "2001:db8::10", "TLP:CLEAR")
+	hostname := add("Hostname", "malicious.example", "TLP:GREEN")
+	red := add("Domain-Name", "quiet.example", "TLP:RED")
+	works := map[string]string{"domain": enrich(domain, openctitest.ModeManual), "ipv6": enrich(ipv6, openctitest.ModeManual),
+		"hostname": enrich(hostname, openctitest.ModeManual)}
+	for name, id := range works {
+		w, err := octi.WaitWork(ctx, id, openctitest.StatusComplete)
+		if err != nil {
+			t.Fatalf("%s work %s: %v\n%s", name, id, err, logs.String())
+		}
+		if len(w.Errors) != 0 || w.Expected < 3 || w.Processed != w.Expected {
+			t.Errorf("%s work = %+v, want processed with every object imported", name, w)
+		}
+	}
+	r, err := octi.WaitWork(ctx, enrich(red, openctitest.ModeManual), openctitest.StatusComplete)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Errors) != 1 || !strings.Contains(r.Errors[0], "RISKIQ_MAX_TLP") {
+		t.Errorf("TLP:RED work errors = %v, want the TLP refusal", r.Errors)
+	}
+	// Forward for the domain and the hostname, reverse for the IPv6: the
+	// TLP:RED entity never reached Graph; one token for every call.
+	if n := graph.Calls("hosts/quiet.example/passiveDns"); n != 0 {
+		t.Errorf("the TLP:RED entity was looked up %d times", n)
+	}
+	if n := graph.Calls(defendertitest.EndpointPassiveDNSReverse); n != 1 {
+		t.Errorf("reverse calls = %d, want 1", n)
+	}
+	if n := graph.TokensIssued(); n != 1 {
+		t.Errorf("tokens issued = %d, want 1 (cached)", n)
+	}
+	author := stix.IdentityID(enrichment.DefenderAuthorName, "organization")
+	found := false
+	for _, o := range octi.Objects() {
+		if o["id"] == author {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("the author %s never reached the worker", author)
+	}
+	// A playbook step: the enriched bundle goes back through playbookStepExecution.
+	if _, err := octi.Enrich(ctx, connectorID, openctitest.EnrichmentRequest{EntityID: ipv6.StandardID, Mode: openctitest.ModePlaybook}); err != nil {
+		t.Fatal(err)
+	}
+	for len(octi.PlaybookExecutions()) == 0 {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("no playbookStepExecution:\n%s", logs.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	pe := octi.PlaybookExecutions()[0]
+	if !strings.Contains(pe.Bundle, author) || len(pe.Bundle) <= len(pe.PreviousBundle) {
+		t.Errorf("playbook bundle was not enriched: %d bytes, previous %d", len(pe.Bundle), len(pe.PreviousBundle))
+	}
+	// A 403 ends the work in error with Microsoft's message (its link).
+	graph.Inject(defendertitest.EndpointPassiveDNS, defendertitest.Fault{Status: 403, Message: defendertitest.TenantVerificationMessage})
+	denied, err := octi.WaitWork(ctx, enrich(add("Domain-Name", "denied.example", "TLP:GREEN"), openctitest.ModeManual), openctitest.StatusComplete)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(denied.Errors) != 1 || !strings.Contains(denied.Errors[0], "https://security.microsoft.com/tenant-verification") {
+		t.Errorf("403 work errors = %v, want Microsoft's message", denied.Errors)
+	}
+	// Held for 15 minutes: the next request fails at once, without a call.
+	calls := graph.Calls(defendertitest.AnyGraphEndpoint)
+	held, err := octi.WaitWork(ctx, enrich(ipv6, openctitest.ModeManual), openctitest.StatusComplete)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(held.Errors) != 1 || !strings.Contains(held.Errors[0], "not asked again until") || graph.Calls(defendertitest.AnyGraphEndpoint) != calls {
+		t.Errorf("request after a 403: errors %v, Graph calls %d -> %d; want the held error and no call", held.Errors, calls, graph.Calls(defendertitest.AnyGraphEndpoint))
+	}
+	stop()
+	if code := <-done; code != 0 {
+		t.Errorf("connector exit code after SIGTERM = %d, want 0", code)
+	}
+	out := logs.String()
+	for _, secret := range []string{graph.ClientSecret(), octi.Token(), "Bearer "} {
+		if strings.Contains(out, secret) {
+			t.Errorf("%q appears in the logs", secret)
+		}
+	}
+	if !strings.Contains(out, `"source":"defender"`) {
+		t.Errorf("the source is not logged at start")
 	}
 }

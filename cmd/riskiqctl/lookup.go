@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/riskiq-opencti/connectors/internal/defenderti"
 	"github.com/riskiq-opencti/connectors/internal/enrichment"
 	"github.com/riskiq-opencti/connectors/internal/passivetotal"
 	"github.com/riskiq-opencti/connectors/opencti"
@@ -41,7 +42,23 @@ now minus the window are left out).
 
 Example, against 'riskiqctl simulate':
   RISKIQ_BASE_URL=http://127.0.0.1:8765/pt RISKIQ_USERNAME=demo@example.com \
-  RISKIQ_API_KEY=demo riskiqctl lookup passivetotal.org 54.153.123.93`
+  RISKIQ_API_KEY=demo riskiqctl lookup passivetotal.org 54.153.123.93
+
+With --source defender (or RISKIQ_SOURCE=defender, which the flag overrides)
+the values are looked up in Microsoft Defender Threat Intelligence on
+Microsoft Graph, through the connector's Defender path: forward passive DNS for
+domain names, reverse for IPv4 and IPv6 addresses. Settings (section
+defender_ti): DEFENDER_TI_TENANT_ID, DEFENDER_TI_CLIENT_ID, and
+DEFENDER_TI_CLIENT_SECRET or DEFENDER_TI_CLIENT_CERTIFICATE (required);
+DEFENDER_TI_BASE_URL, DEFENDER_TI_AUTHORITY_URL, DEFENDER_TI_PAGE_SIZE,
+DEFENDER_TI_MAX_RECORDS, DEFENDER_TI_HOST_REPUTATION; RISKIQ_USERNAME and
+RISKIQ_API_KEY are not needed.
+
+Example, against 'riskiqctl simulate --source defender --ca-file /tmp/sim.pem':
+  SSL_CERT_FILE=/tmp/sim.pem DEFENDER_TI_BASE_URL=https://127.0.0.1:8765/v1.0 \
+  DEFENDER_TI_AUTHORITY_URL=https://127.0.0.1:8765 DEFENDER_TI_TENANT_ID=contoso.example \
+  DEFENDER_TI_CLIENT_ID=00000000-0000-4000-8000-000000000001 DEFENDER_TI_CLIENT_SECRET=demo \
+  riskiqctl lookup --source defender malicious.example 192.0.2.10 2001:db8::10`
 
 // lookup implements "riskiqctl lookup".
 func (c *cli) lookup(ctx context.Context, args []string) int {
@@ -49,9 +66,19 @@ func (c *cli) lookup(ctx context.Context, args []string) int {
 	configPath := fs.String("config", "", "config.yml to read (default: ./config.yml, then config.yml beside the binary, if present)")
 	outDir := fs.String("out", "", "write one bundle per value into this `directory` instead of one bundle to stdout")
 	logLevel := fs.String("log-level", "error", "level of the log lines on stderr: debug, info, warn (retries) or error")
+	sourceFlag := fs.String("source", "", "where to look up: passivetotal or defender (default: RISKIQ_SOURCE, else passivetotal)")
 	values, code, done := c.parse(fs, args)
 	if done {
 		return code
+	}
+	env := c.env
+	if *sourceFlag != "" {
+		switch v := strings.ToLower(*sourceFlag); v {
+		case defenderti.SourcePassiveTotal, defenderti.SourceDefender:
+			env = withEnv(c.env, defenderti.EnvSource, v)
+		default:
+			return c.usageError(fs.Name(), "--source must be passivetotal or defender")
+		}
 	}
 	if len(values) == 0 {
 		return c.usageError(fs.Name(), "no value to look up: give IPv4 addresses or domain names")
@@ -60,31 +87,49 @@ func (c *cli) lookup(ctx context.Context, args []string) int {
 	if err != nil {
 		return c.usageError(fs.Name(), err.Error())
 	}
+	src, err := config.ReadSource(env, *configPath)
+	if err != nil {
+		return c.fail("lookup", fmt.Errorf("read configuration: %w", err))
+	}
+	settings := enrichment.LoadSettings(src)
+	defender := settings.Source == defenderti.SourceDefender
 	requests := make([]*opencti.Request, 0, len(values))
 	for _, v := range values {
-		req, err := lookupRequest(v)
+		req, err := lookupRequestFor(v, defender)
 		if err != nil {
 			return c.fail("lookup", err)
 		}
 		requests = append(requests, req)
 	}
-	src, err := config.ReadSource(c.env, *configPath)
-	if err != nil {
-		return c.fail("lookup", fmt.Errorf("read configuration: %w", err))
-	}
-	settings := enrichment.LoadSettings(src)
 	if src.Validate() != nil {
 		return c.configProblems("lookup", src)
 	}
-	client, err := passivetotal.New(passivetotal.JoinVersion(settings.BaseURL), settings.Username, settings.APIKey.Reveal(),
-		passivetotal.WithLogger(log), passivetotal.WithUserAgent("riskiqctl/"+version),
-		passivetotal.WithRetry(cliMaxTries, cliMaxElapsed), passivetotal.WithBackoff(cliInitialBackoff, cliMaxBackoff))
-	if err != nil {
-		return c.fail("lookup", fmt.Errorf("passivetotal client: %w", err))
+	hc := enrichment.Config{MaxTLP: settings.MaxTLP, Window: settings.Window, Now: c.now, Logger: log}
+	var handler *enrichment.Handler
+	if defender {
+		opts := []defenderti.Option{defenderti.WithLogger(log), defenderti.WithUserAgent("riskiqctl/" + version),
+			defenderti.WithRetry(cliMaxTries, cliMaxElapsed), defenderti.WithBackoff(cliInitialBackoff, cliMaxBackoff)}
+		if c.graphHTTP != nil {
+			opts = append(opts, defenderti.WithHTTPClient(c.graphHTTP))
+		}
+		client, err := defenderti.New(settings.Defender, opts...)
+		if err != nil {
+			return c.fail("lookup", err)
+		}
+		d := enrichment.Defender{Client: client}
+		if settings.HostReputation {
+			d.Reputation = client
+		}
+		handler = enrichment.NewDefenderHandler(d, hc)
+	} else {
+		client, err := passivetotal.New(passivetotal.JoinVersion(settings.BaseURL), settings.Username, settings.APIKey.Reveal(),
+			passivetotal.WithLogger(log), passivetotal.WithUserAgent("riskiqctl/"+version),
+			passivetotal.WithRetry(cliMaxTries, cliMaxElapsed), passivetotal.WithBackoff(cliInitialBackoff, cliMaxBackoff))
+		if err != nil {
+			return c.fail("lookup", fmt.Errorf("passivetotal client: %w", err))
+		}
+		handler = enrichment.NewHandler(enrichment.PassiveTotal{Client: client}, hc)
 	}
-	handler := enrichment.NewHandler(enrichment.PassiveTotal{Client: client}, enrichment.Config{
-		MaxTLP: settings.MaxTLP, Window: settings.Window, Now: c.now, Logger: log,
-	})
 
 	var all []any
 	var written []string
@@ -125,14 +170,32 @@ func (c *cli) lookup(ctx context.Context, args []string) int {
 // encoding/json sorts a map, as in the enrichment connector's golden tests),
 // without markings since it comes from no platform.
 func lookupRequest(value string) (*opencti.Request, error) {
+	return lookupRequestFor(value, false)
+}
+
+// lookupRequestFor is lookupRequest; with defender, IPv6 addresses are
+// looked up too (reverse passive DNS in Defender TI).
+func lookupRequestFor(value string, defender bool) (*opencti.Request, error) {
 	stixType, entityType, err := classify(value)
+	if err != nil && defender {
+		if addr, perr := netip.ParseAddr(value); perr == nil && addr.Is6() && addr.Zone() == "" {
+			if addr.String() != value {
+				// Ids are computed from the value: the platform's is canonical.
+				return nil, fmt.Errorf("%q: give the IPv6 address in canonical form, %s: %w", value, addr.String(), errUnsupportedValue)
+			}
+			stixType, entityType, err = "ipv6-addr", "IPv6-Addr", nil
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
 	var id string
-	if stixType == "ipv4-addr" {
+	switch stixType {
+	case "ipv4-addr":
 		id = stix.NewIPv4Addr(value).ID()
-	} else {
+	case "ipv6-addr":
+		id = stix.NewIPv6Addr(value).ID()
+	default:
 		id = stix.NewDomainName(value).ID()
 	}
 	entity, err := json.Marshal(map[string]any{"type": stixType, "spec_version": stix.SpecVersion, "id": id, "value": value})
@@ -188,4 +251,14 @@ func (c *cli) configProblems(name string, src *config.Source) int {
 		fmt.Fprintln(c.stderr, "  -", line(p.Error()))
 	}
 	return exitFailure
+}
+
+// withEnv returns env with name set to value.
+func withEnv(env config.LookupEnv, name, value string) config.LookupEnv {
+	return func(k string) (string, bool) {
+		if k == name {
+			return value, true
+		}
+		return env(k)
+	}
 }

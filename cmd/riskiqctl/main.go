@@ -21,6 +21,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/signal"
 	"runtime"
@@ -65,6 +66,9 @@ type cli struct {
 	now func() time.Time
 	// progress reports whether progress lines go to stderr (a terminal).
 	progress bool
+	// graphHTTP, when set, is the HTTP client of the Defender TI client
+	// (tests trust their fake's certificate with it).
+	graphHTTP *http.Client
 }
 
 // newCLI returns the production cli: real clock, progress when stderr is a

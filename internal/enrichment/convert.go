@@ -127,6 +127,16 @@ func hasControl(v string) bool {
 	return strings.IndexFunc(v, func(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) }) >= 0
 }
 
+// profile is how one source's resolutions become STIX: its record table and
+// the author of what it finds.
+type profile struct {
+	table  map[recordKey]recordMapping
+	author string
+}
+
+// passiveTotal is the PassiveTotal profile, the Python connector's.
+var passiveTotal = profile{table: mappings, author: AuthorName}
+
 // Converter maps resolutions to STIX. It is pure: the clock only stamps the
 // created/modified times of the relationships and the author.
 type Converter struct {
@@ -149,22 +159,32 @@ func NewConverter(now func() time.Time, log *slog.Logger) *Converter {
 // skipped (the platform refuses a relationship from an object to itself). The
 // author and TLP:WHITE are not included.
 func (c *Converter) Convert(e Entity, records []Resolution) ([]stix.Object, error) {
+	out, _, err := c.convert(e, records, passiveTotal)
+	return out, err
+}
+
+// convert is Convert for a source's profile; it also returns how many
+// records were skipped, whatever the reason.
+func (c *Converter) convert(e Entity, records []Resolution, p profile) ([]stix.Object, int, error) {
 	now := c.now().UTC().Truncate(time.Millisecond)
-	author := stix.IdentityID(AuthorName, stix.IdentityClassOrganization)
+	author := stix.IdentityID(p.author, stix.IdentityClassOrganization)
 	common := stix.ObservableCommon{
 		ObjectMarkingRefs: []string{stix.TLPWhiteID},
 		Extra:             map[string]any{"x_opencti_created_by_ref": author},
 	}
 	seen := make(map[string]bool)
 	var out []stix.Object
+	skipped := 0
 	for i, r := range records {
-		m, ok := mappings[recordKey{r.RecordType, r.ResolveType}]
+		m, ok := p.table[recordKey{r.RecordType, r.ResolveType}]
 		if !ok {
 			c.log.Debug("Record type skipped", "record_type", r.RecordType, "resolve_type", r.ResolveType, "resolve", r.Resolve)
+			skipped++
 			continue
 		}
 		if r.Resolve == "" || r.FirstSeen.IsZero() || r.LastSeen.IsZero() {
 			c.log.Warn("Record without value or times skipped", "index", i, "record_type", r.RecordType)
+			skipped++
 			continue
 		}
 		if hasControl(r.Resolve) {
@@ -172,6 +192,7 @@ func (c *Converter) Convert(e Entity, records []Resolution) ([]stix.Object, erro
 			// or e-mail holds one, and it would reach OpenCTI and terminals.
 			c.log.Warn("Record value skipped", "index", i, "record_type", r.RecordType,
 				"resolve", scrub.Text(r.Resolve, maxLoggedValue), "reason", errControl.Error())
+			skipped++
 			continue
 		}
 		stop := r.LastSeen
@@ -180,6 +201,7 @@ func (c *Converter) Convert(e Entity, records []Resolution) ([]stix.Object, erro
 		}
 		if !stop.After(r.FirstSeen) {
 			c.log.Warn("Record last seen before first seen skipped", "index", i, "resolve", r.Resolve)
+			skipped++
 			continue
 		}
 		obs := m.build(r.Resolve, common)
@@ -188,17 +210,25 @@ func (c *Converter) Convert(e Entity, records []Resolution) ([]stix.Object, erro
 			// cant be created with the same source and target"): the work would count an
 			// error for a record that says nothing.
 			c.log.Warn("Record resolving to the entity itself skipped", "index", i, "record_type", r.RecordType)
+			skipped++
 			continue
 		}
 		src, dst := e.ID, obs.ID()
 		if m.reversed {
 			src, dst = dst, src
 		}
+		relType := m.relationship
+		if relType == "resolves-to" && strings.HasPrefix(src, "hostname--") {
+			// The platform accepts resolves-to from a Domain-Name, never from
+			// a Hostname (only communicates-with, related-to): a Hostname's
+			// records are related-to.
+			relType = "related-to"
+		}
 		start := stix.NaiveTime(r.FirstSeen)
 		// pycti's generate_id gets start_time only; stop_time is written, not hashed.
-		rel, err := stix.NewRelationship(m.relationship, src, dst, &start, nil)
+		rel, err := stix.NewRelationship(relType, src, dst, &start, nil)
 		if err != nil {
-			return nil, fmt.Errorf("record %d (%s %s): %w", i, r.RecordType, r.Resolve, err)
+			return nil, skipped, fmt.Errorf("record %d (%s %s): %w", i, r.RecordType, r.Resolve, err)
 		}
 		rel.StopTime = stop
 		rel.Description = r.RecordType + " record"
@@ -214,5 +244,5 @@ func (c *Converter) Convert(e Entity, records []Resolution) ([]stix.Object, erro
 			out = append(out, rel)
 		}
 	}
-	return out, nil
+	return out, skipped, nil
 }

@@ -2,29 +2,122 @@ package enrichment
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
 	"time"
 
+	"github.com/riskiq-opencti/connectors/internal/defenderti"
 	"github.com/riskiq-opencti/connectors/internal/passivetotal"
 	"github.com/riskiq-opencti/connectors/opencti"
 	"github.com/riskiq-opencti/connectors/opencti/stix"
 )
 
 // Source looks up the passive DNS resolutions of a value seen since a time.
-// PassiveTotal implements it; so will Microsoft Defender TI.
+// PassiveTotal implements it; Microsoft Defender TI has its own handler
+// constructor (NewDefenderHandler), which needs the entity type.
 type Source interface {
 	Resolutions(ctx context.Context, value string, since time.Time) ([]Resolution, error)
 }
 
-// supported are the entity types passive DNS can look up.
-var supported = map[string]bool{"ipv4-addr": true, "domain-name": true}
+// found is what a source's lookup returned, ready for the converter.
+type found struct {
+	// records are the resolutions to convert, in the source's order.
+	records []Resolution
+	// received is the number of records the source sent (PassiveTotal: len(records)).
+	received int
+	// skipped counts the records the source left out before conversion.
+	skipped int
+	// truncated tells the source's record cap was reached.
+	truncated bool
+	// notFound tells the source does not know the value (Graph 404).
+	notFound bool
+	// reverse tells the lookup was a reverse one (Defender TI).
+	reverse bool
+	// reputation is the host's reputation to put on the entity, if any.
+	reputation *defenderti.HostReputation
+	// profile is how the records become STIX.
+	profile profile
+}
+
+// backend is what the handler needs from a source beyond the lookup.
+type backend struct {
+	lookup func(ctx context.Context, e Entity, since time.Time) (found, error)
+	// supported are the STIX types of the entities it looks up, typesText
+	// names them for the skip message.
+	supported map[string]bool
+	typesText string
+	author    func(created time.Time) *stix.Identity
+	// summary is the work message of a lookup that found objects.
+	summary func(e Entity, f found, objects, skipped int) string
+	// empty is the work message of a lookup that found nothing.
+	empty func(f found, skipped int) string
+}
+
+// passiveTotalBackend serves a [Source] as the Python connector did.
+func passiveTotalBackend(src Source) backend {
+	return backend{
+		lookup: func(ctx context.Context, e Entity, since time.Time) (found, error) {
+			records, err := src.Resolutions(ctx, e.Value, since)
+			return found{records: records, received: len(records), profile: passiveTotal}, err
+		},
+		supported: map[string]bool{"ipv4-addr": true, "domain-name": true},
+		typesText: "IPv4-Addr and Domain-Name",
+		author:    Author,
+		summary: func(e Entity, f found, objects, _ int) string {
+			return fmt.Sprintf("Passive DNS of %s: %d records, %d new objects", e.Value, f.received, objects)
+		},
+		empty: func(found, int) string { return "No information found" },
+	}
+}
+
+// defenderBackend serves Microsoft Defender TI.
+func defenderBackend(d *defenderSource) backend {
+	direction := func(f found) string {
+		if f.reverse {
+			return "reverse"
+		}
+		return "forward"
+	}
+	details := func(f found, skipped int) string {
+		var b strings.Builder
+		if skipped > 0 {
+			fmt.Fprintf(&b, ", %d skipped (TXT, PTR, other record types or unusable values)", skipped)
+		}
+		if f.truncated {
+			b.WriteString(", result truncated at DEFENDER_TI_MAX_RECORDS")
+		}
+		if r := f.reputation; r != nil {
+			fmt.Fprintf(&b, ", reputation %s (score %d)", strings.ToLower(r.Classification), r.Score)
+		}
+		return b.String()
+	}
+	return backend{
+		lookup:    d.lookup,
+		supported: map[string]bool{"ipv4-addr": true, "ipv6-addr": true, "domain-name": true, "hostname": true},
+		typesText: "IPv4-Addr, IPv6-Addr, Domain-Name and Hostname",
+		author:    DefenderAuthor,
+		summary: func(e Entity, f found, objects, skipped int) string {
+			return fmt.Sprintf("Passive DNS of %s (Microsoft Defender TI, %s): %d records, %d new objects%s",
+				e.Value, direction(f), f.received, objects, details(f, skipped))
+		},
+		empty: func(f found, skipped int) string {
+			switch {
+			case f.notFound:
+				return "No information found (the host is unknown to Microsoft Defender TI)"
+			case f.received > 0:
+				return fmt.Sprintf("No information found (Microsoft Defender TI, %s: %d records%s)", direction(f), f.received, details(f, skipped))
+			}
+			return "No information found"
+		},
+	}
+}
 
 // Handler answers enrichment requests.
 type Handler struct {
-	src     Source
+	src     backend
 	conv    *Converter
 	maxTLP  string
 	window  time.Duration
@@ -47,8 +140,8 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// NewHandler returns a handler looking up src.
-func NewHandler(src Source, c Config) *Handler {
+// defaults fills in the unset fields.
+func (c Config) defaults() Config {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -58,8 +151,26 @@ func NewHandler(src Source, c Config) *Handler {
 	if c.InScope == nil {
 		c.InScope = func(string) bool { return true }
 	}
+	return c
+}
+
+// NewHandler returns a handler looking up src (PassiveTotal).
+func NewHandler(src Source, c Config) *Handler {
+	return buildHandler(passiveTotalBackend(src), c.defaults())
+}
+
+// NewDefenderHandler returns a handler looking up Microsoft Defender TI
+// (RISKIQ_SOURCE=defender): forward passive DNS for Domain-Name and Hostname,
+// reverse for IPv4-Addr and IPv6-Addr, objects authored by
+// [DefenderAuthorName].
+func NewDefenderHandler(d Defender, c Config) *Handler {
+	c = c.defaults()
+	return buildHandler(defenderBackend(&defenderSource{Defender: d, now: c.Now, log: c.Logger}), c)
+}
+
+func buildHandler(b backend, c Config) *Handler {
 	return &Handler{
-		src: src, conv: NewConverter(c.Now, c.Logger), maxTLP: c.MaxTLP, window: c.Window,
+		src: b, conv: NewConverter(c.Now, c.Logger), maxTLP: c.MaxTLP, window: c.Window,
 		now: c.Now, inScope: c.InScope, log: c.Logger,
 	}
 }
@@ -84,26 +195,32 @@ func (h *Handler) Enrich(ctx context.Context, req *opencti.Request) (opencti.Res
 		log.Info("Entity skipped: its type is not in the connector scope")
 		return opencti.Result{Message: fmt.Sprintf("Skip the entity %s: type %s is not in the connector scope", req.EntityID, req.EntityType)}, nil
 	}
-	entity, err := entityOf(req)
+	entity, err := h.entityOf(req)
 	if err != nil {
 		log.Info("Entity skipped", "reason", err.Error())
 		return opencti.Result{Message: "Skip the entity: " + err.Error()}, nil
 	}
 	since := h.now().UTC().Add(-h.window)
-	records, err := h.src.Resolutions(ctx, entity.Value, since)
+	f, err := h.src.lookup(ctx, entity, since)
 	if err != nil {
 		return opencti.Result{}, err
 	}
-	objects, err := h.conv.Convert(entity, records)
+	objects, skipped, err := h.conv.convert(entity, f.records, f.profile)
 	if err != nil {
 		return opencti.Result{}, fmt.Errorf("map passive dns of %q: %w", entity.Value, err)
 	}
-	if len(objects) == 0 {
-		log.Info("No information found", "records", len(records))
-		return opencti.Result{Message: "No information found"}, nil
+	skipped += f.skipped
+	if len(objects) == 0 && f.reputation == nil {
+		log.Info("No information found", "records", f.received)
+		return opencti.Result{Message: h.src.empty(f, skipped)}, nil
 	}
 	out := make([]any, 0, len(req.StixObjects)+len(objects)+2)
 	for _, o := range req.StixObjects {
+		if f.reputation != nil && objectID(o) == req.EntityID {
+			if o, err = withReputation(o, f.reputation); err != nil {
+				return opencti.Result{}, fmt.Errorf("reputation of %q: %w", entity.Value, err)
+			}
+		}
 		out = append(out, o)
 	}
 	for _, o := range objects {
@@ -113,19 +230,27 @@ func (h *Handler) Enrich(ctx context.Context, req *opencti.Request) (opencti.Res
 	if err != nil {
 		return opencti.Result{}, err
 	}
-	out = append(out, Author(h.now().UTC().Truncate(time.Millisecond)), white)
-	log.Info("Observable found and knowledge added", "records", len(records), "objects", len(objects))
-	return opencti.Result{
-		Objects: out,
-		Message: fmt.Sprintf("Passive DNS of %s: %d records, %d new objects", entity.Value, len(records), len(objects)),
-	}, nil
+	out = append(out, h.src.author(h.now().UTC().Truncate(time.Millisecond)), white)
+	log.Info("Observable found and knowledge added", "records", f.received, "objects", len(objects))
+	return opencti.Result{Objects: out, Message: h.src.summary(entity, f, len(objects), skipped)}, nil
+}
+
+// objectID reads the id of a raw STIX object ("" when it has none).
+func objectID(raw json.RawMessage) string {
+	var v struct {
+		ID string `json:"id"`
+	}
+	if json.Unmarshal(raw, &v) != nil {
+		return ""
+	}
+	return v.ID
 }
 
 // entityOf reads the value to look up from the request.
-func entityOf(req *opencti.Request) (Entity, error) {
+func (h *Handler) entityOf(req *opencti.Request) (Entity, error) {
 	stixType, _, _ := strings.Cut(req.EntityID, "--")
-	if !supported[stixType] {
-		return Entity{}, fmt.Errorf("type %s is not looked up in passive DNS (only IPv4-Addr and Domain-Name)", req.EntityType)
+	if !h.src.supported[stixType] {
+		return Entity{}, fmt.Errorf("type %s is not looked up in passive DNS (only %s)", req.EntityType, h.src.typesText)
 	}
 	e := Entity{ID: req.EntityID}
 	if req.Entity != nil {

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/riskiq-opencti/connectors/internal/defenderti"
 	"github.com/riskiq-opencti/connectors/internal/launch"
 	"github.com/riskiq-opencti/connectors/opencti/config"
 	"github.com/riskiq-opencti/connectors/opencti/scrub"
@@ -13,10 +14,14 @@ import (
 
 // Connector defaults, the Python connector's.
 const (
-	DefaultName    = "RiskIQ PassiveTotal"
-	DefaultScope   = "IPv4-Addr,Domain-Name"
-	DefaultBaseURL = "https://api.riskiq.net/pt"
-	DefaultWindow  = 30 * 24 * time.Hour
+	DefaultName  = "RiskIQ PassiveTotal"
+	DefaultScope = "IPv4-Addr,Domain-Name"
+	// DefaultDefenderScope is the default CONNECTOR_SCOPE when RISKIQ_SOURCE
+	// is defender: Graph answers reverse lookups of IPv6 addresses and
+	// forward lookups of host names too.
+	DefaultDefenderScope = "IPv4-Addr,IPv6-Addr,Domain-Name,Hostname"
+	DefaultBaseURL       = "https://api.riskiq.net/pt"
+	DefaultWindow        = 30 * 24 * time.Hour
 	// Slug is the manifest slug of the connector.
 	Slug = "riskiq-passive-total"
 )
@@ -33,11 +38,20 @@ type Settings struct {
 	Window time.Duration
 	// BaseURL is RISKIQ_BASE_URL, without the /v2 segment.
 	BaseURL string
+	// Source is RISKIQ_SOURCE: defenderti.SourcePassiveTotal (the default)
+	// or defenderti.SourceDefender. Username, APIKey and BaseURL are read for
+	// PassiveTotal only, Defender for Defender TI only.
+	Source string
+	// Defender are the DEFENDER_TI_* settings, read when Source is defender.
+	Defender defenderti.Settings
+	// HostReputation is DEFENDER_TI_HOST_REPUTATION: also read the host's
+	// reputation (score and classification label on the observable).
+	HostReputation bool
 }
 
 // Variables lists the settings an operator sets for this connector, with
 // their defaults as the README states them.
-var Variables = []launch.Variable{
+var Variables = append([]launch.Variable{
 	{Env: "OPENCTI_URL", Key: "opencti.url", Mandatory: true},
 	{Env: "OPENCTI_TOKEN", Key: "opencti.token", Mandatory: true},
 	{Env: "CONNECTOR_ID", Key: "connector.id", Mandatory: true},
@@ -55,25 +69,72 @@ var Variables = []launch.Variable{
 	{Env: "RISKIQ_MAX_TLP", Key: "riskiq.max_tlp"},
 	{Env: "RISKIQ_IMPORT_LAST_SEEN_TIME_WINDOW", Key: "riskiq.import_last_seen_time_window", Default: "P30D"},
 	{Env: "RISKIQ_BASE_URL", Key: "riskiq.base_url", Default: DefaultBaseURL},
-}
+	hostReputation,
+	// RISKIQ_SOURCE and the DEFENDER_TI_* settings of the client follow.
+}, defenderti.Variables()...)
+
+// hostReputation is the enrichment's own Defender TI setting.
+var hostReputation = launch.Variable{Env: "DEFENDER_TI_HOST_REPUTATION", Key: "defender_ti.host_reputation", Default: "false"}
 
 // Load reads the SDK settings and the connector's own from src. Problems are
-// recorded in src: call src.Validate() for all of them at once.
+// recorded in src: call src.Validate() for all of them at once. The default
+// CONNECTOR_SCOPE depends on RISKIQ_SOURCE (DefaultScope, DefaultDefenderScope).
 func Load(src *config.Source) (config.Config, Settings) {
+	source := defenderti.ReadSource(src)
+	scope := DefaultScope
+	if source == defenderti.SourceDefender {
+		scope = DefaultDefenderScope
+	}
 	cfg := config.Load(src, config.Defaults{
 		Type: config.TypeInternalEnrichment, Name: DefaultName, LogLevel: "info",
-		Scope: strings.Split(DefaultScope, ","),
+		Scope: strings.Split(scope, ","),
 	})
 	if cfg.Connector.Type != config.TypeInternalEnrichment && cfg.Connector.Type != "" {
 		src.AddProblem(&config.Problem{Env: "CONNECTOR_TYPE", Key: "connector.type", Value: cfg.Connector.Type,
 			Reason: "must be INTERNAL_ENRICHMENT for this connector"})
 	}
-	return cfg, LoadSettings(src)
+	return cfg, loadSettings(src, source)
 }
 
-// LoadSettings reads the connector's own settings (the riskiq section) only,
-// for tools that query PassiveTotal without OpenCTI. Problems are recorded in src.
+// LoadSettings reads the connector's own settings (the riskiq section, and
+// defender_ti when RISKIQ_SOURCE is defender) only, for tools that query
+// passive DNS without OpenCTI. Problems are recorded in src.
 func LoadSettings(src *config.Source) Settings {
+	return loadSettings(src, defenderti.ReadSource(src))
+}
+
+// passiveTotalOnly are the settings a Defender TI deployment does not use.
+var passiveTotalOnly = []launch.Variable{
+	{Env: "RISKIQ_USERNAME", Key: "riskiq.username"},
+	{Env: "RISKIQ_API_KEY", Key: "riskiq.api_key"},
+	{Env: "RISKIQ_BASE_URL", Key: "riskiq.base_url"},
+}
+
+// loadSettings reads the settings of the given source.
+func loadSettings(src *config.Source, source string) Settings {
+	if source != defenderti.SourceDefender {
+		s := loadPassiveTotal(src)
+		s.Source = source
+		// Known settings of the other source: no "not a setting this
+		// connector reads" warning for the defender_ti section of the sample.
+		for _, v := range append(defenderti.Variables(), hostReputation) {
+			src.IsSet(v.Env, v.Key)
+		}
+		return s
+	}
+	s := Settings{Source: source, Defender: defenderti.LoadSettings(src),
+		HostReputation: src.Bool(hostReputation.Env, hostReputation.Key, false)}
+	for _, v := range passiveTotalOnly {
+		src.IsSet(v.Env, v.Key)
+	}
+	s.Window = loadWindow(src)
+	s.MaxTLP = loadMaxTLP(src)
+	return s
+}
+
+// loadPassiveTotal reads the PassiveTotal settings (problems in the order
+// they always were reported).
+func loadPassiveTotal(src *config.Source) Settings {
 	s := Settings{
 		Username: src.Required("RISKIQ_USERNAME", "riskiq.username"),
 		APIKey:   src.Secret("RISKIQ_API_KEY", "riskiq.api_key", true),
@@ -84,18 +145,8 @@ func LoadSettings(src *config.Source) Settings {
 		src.AddProblem(&config.Problem{Env: "RISKIQ_API_KEY", Key: "riskiq.api_key", Secret: true,
 			Reason: "is still the sample value ChangeMe: set the API key of the PassiveTotal account"})
 	}
-	if s.Window <= 0 {
-		src.AddProblem(&config.Problem{Env: "RISKIQ_IMPORT_LAST_SEEN_TIME_WINDOW", Key: "riskiq.import_last_seen_time_window",
-			Value: config.FormatDuration(s.Window), Reason: "must be a positive ISO-8601 duration such as P30D or PT12H"})
-	}
-	if raw := src.String("RISKIQ_MAX_TLP", "riskiq.max_tlp", ""); raw != "" {
-		tlp, err := stix.NormalizeTLP(raw)
-		if err != nil {
-			src.AddProblem(&config.Problem{Env: "RISKIQ_MAX_TLP", Key: "riskiq.max_tlp", Value: raw,
-				Reason: "must be one of TLP:CLEAR, TLP:WHITE, TLP:GREEN, TLP:AMBER, TLP:AMBER+STRICT, TLP:RED"})
-		}
-		s.MaxTLP = tlp
-	}
+	checkWindow(src, s.Window)
+	s.MaxTLP = loadMaxTLP(src)
 	if u, err := url.Parse(s.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
 		u.User != nil || strings.Contains(s.BaseURL, "@") || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
 		// scrub.URL prints the URL without its credentials, parsed or not.
@@ -103,4 +154,33 @@ func LoadSettings(src *config.Source) Settings {
 			Reason: "must be an http(s) URL without credentials, query or fragment, e.g. " + DefaultBaseURL})
 	}
 	return s
+}
+
+// loadWindow reads and checks RISKIQ_IMPORT_LAST_SEEN_TIME_WINDOW.
+func loadWindow(src *config.Source) time.Duration {
+	w := src.Duration("RISKIQ_IMPORT_LAST_SEEN_TIME_WINDOW", "riskiq.import_last_seen_time_window", DefaultWindow)
+	checkWindow(src, w)
+	return w
+}
+
+// checkWindow records a problem when the window is not positive.
+func checkWindow(src *config.Source, w time.Duration) {
+	if w <= 0 {
+		src.AddProblem(&config.Problem{Env: "RISKIQ_IMPORT_LAST_SEEN_TIME_WINDOW", Key: "riskiq.import_last_seen_time_window",
+			Value: config.FormatDuration(w), Reason: "must be a positive ISO-8601 duration such as P30D or PT12H"})
+	}
+}
+
+// loadMaxTLP reads RISKIQ_MAX_TLP in canonical form ("" = no limit).
+func loadMaxTLP(src *config.Source) string {
+	raw := src.String("RISKIQ_MAX_TLP", "riskiq.max_tlp", "")
+	if raw == "" {
+		return ""
+	}
+	tlp, err := stix.NormalizeTLP(raw)
+	if err != nil {
+		src.AddProblem(&config.Problem{Env: "RISKIQ_MAX_TLP", Key: "riskiq.max_tlp", Value: raw,
+			Reason: "must be one of TLP:CLEAR, TLP:WHITE, TLP:GREEN, TLP:AMBER, TLP:AMBER+STRICT, TLP:RED"})
+	}
+	return tlp
 }

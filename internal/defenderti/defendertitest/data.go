@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/riskiq-opencti/connectors/internal/defenderti"
@@ -73,6 +74,9 @@ type Data struct {
 	mu       sync.RWMutex
 	hosts    map[string]*hostData    // by lower-case host id
 	articles map[string]*articleData // by id
+	// version grows with every change, so that rendered pages can be kept
+	// until the data they show changes.
+	version atomic.Int64
 }
 
 // NewData returns an empty data set.
@@ -163,6 +167,7 @@ func (d *Data) host(id string) *hostData {
 func (d *Data) AddPassiveDNS(host string, reverse bool, recs ...defenderti.PassiveDNSRecord) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.version.Add(1)
 	h := d.host(host)
 	for _, r := range recs {
 		o := toObject(r)
@@ -179,6 +184,7 @@ func (d *Data) AddPassiveDNS(host string, reverse bool, recs ...defenderti.Passi
 func (d *Data) SetReputation(host string, rep defenderti.HostReputation) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.version.Add(1)
 	o := toObject(rep)
 	o["@odata.type"] = "#microsoft.graph.security.hostReputation"
 	d.host(host).reputation = o
@@ -188,6 +194,7 @@ func (d *Data) SetReputation(host string, rep defenderti.HostReputation) {
 func (d *Data) AddArticle(a defenderti.Article, indicators ...defenderti.ArticleIndicator) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.version.Add(1)
 	o := toObject(a)
 	o["@odata.type"] = "#microsoft.graph.security.article"
 	ad := &articleData{article: o, indicators: []object{}}

@@ -176,6 +176,16 @@ type Handler struct {
 	requests []Request
 	issued   int
 	empties  atomic.Int64 // empty pages served (unique skip tokens)
+	// pages keeps rendered list pages (without a fault) by origin, path and
+	// query, with the data version they show: a benchmark through the fake
+	// then measures the client, not the fake's JSON encoding.
+	pages sync.Map // string → renderedPage
+}
+
+// renderedPage is a list page as served, for the data version it shows.
+type renderedPage struct {
+	version int64
+	body    []byte
 }
 
 // NewHandler returns a fake serving opts.Data.
@@ -813,6 +823,13 @@ type listSpec struct {
 
 // serveList answers a collection with OData paging (spec §2.3, §7).
 func (h *Handler) serveList(w http.ResponseWriter, r *http.Request, items []object, f *Fault, spec listSpec) {
+	key, version := origin(r)+r.URL.RequestURI(), h.data.version.Load()
+	if f == nil {
+		if p, ok := h.pages.Load(key); ok && p.(renderedPage).version == version {
+			writeBody(w, http.StatusOK, p.(renderedPage).body)
+			return
+		}
+	}
 	q := r.URL.Query()
 	for k := range q {
 		switch k {
@@ -908,7 +925,15 @@ func (h *Handler) serveList(w http.ResponseWriter, r *http.Request, items []obje
 		body["@odata.nextLink"] = next
 	}
 	body["value"] = out
-	writeJSON(w, http.StatusOK, body)
+	raw, err := json.Marshal(body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	if f == nil {
+		h.pages.Store(key, renderedPage{version: version, body: raw})
+	}
+	writeBody(w, http.StatusOK, raw)
 }
 
 // parseEqFilter reads "field eq 'value'".
@@ -1044,6 +1069,11 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
+	writeBody(w, status, raw)
+}
+
+// writeBody writes an encoded JSON answer.
+func writeBody(w http.ResponseWriter, status int, raw []byte) {
 	w.Header().Set("Content-Type", "application/json; odata.metadata=minimal")
 	w.WriteHeader(status)
 	_, _ = w.Write(raw)

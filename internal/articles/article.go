@@ -28,6 +28,10 @@ type Article struct {
 	// CreatedRaw is the creation date as received; it stands in for a
 	// missing publication date.
 	CreatedRaw string
+	// Private is set for an article that is not public (PassiveTotal's
+	// "type" is not "public"): its report, tag objects and relationships
+	// are then TLP:AMBER instead of TLP:WHITE.
+	Private bool
 	// Tags are free text: actors, malware, sectors, countries, CVEs and
 	// ATT&CK techniques such as "T1566.001 - Spearphishing Attachment".
 	Tags []string

@@ -60,6 +60,7 @@ func fromPassiveTotal(a *passivetotal.Article) Article {
 		GUID: a.GUID, Title: a.Title, Summary: a.Summary, Content: a.Content, Link: a.Link,
 		Created: a.CreatedDate, CreatedRaw: a.RawCreatedDate,
 		Published: a.PublishedDate, PublishedRaw: a.RawPublishedDate,
+		Private:    a.Type != "public",
 		Tags:       a.Tags,
 		Indicators: make([]IndicatorGroup, len(a.Indicators)),
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"io/fs"
 	"net/http"
 	"os"
@@ -32,6 +33,23 @@ func envOf(m map[string]string) func(string) (string, bool) {
 func TestDocsCoverEveryVariable(t *testing.T) {
 	t.Parallel()
 	launchtest.CheckDocs(t, articles.Variables, "README.md", sampleConfig)
+}
+
+var update = flag.Bool("update", false, "rewrite __metadata__/connector_config_schema.json")
+
+// TestConfigSchema checks __metadata__/connector_config_schema.json against
+// the Variables table and the README's descriptions; refresh it with
+// go test -run TestConfigSchema -update.
+func TestConfigSchema(t *testing.T) {
+	t.Parallel()
+	launchtest.CheckConfigSchema(t, articles.Slug, articles.Variables, "README.md", filepath.Join("__metadata__", "connector_config_schema.json"), *update)
+}
+
+// TestManifest checks __metadata__/connector_manifest.json against OpenCTI's
+// manifest template and the values its catalog accepts.
+func TestManifest(t *testing.T) {
+	t.Parallel()
+	launchtest.CheckManifest(t, filepath.Join("__metadata__", "connector_manifest.json"), articles.Slug, "EXTERNAL_IMPORT")
 }
 
 // TestSampleIsValid loads config.yml.sample with the mandatory values filled

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,6 +29,23 @@ func envOf(m map[string]string) func(string) (string, bool) {
 func TestDocsCoverEveryVariable(t *testing.T) {
 	t.Parallel()
 	launchtest.CheckDocs(t, enrichment.Variables, "README.md", sampleConfig)
+}
+
+var update = flag.Bool("update", false, "rewrite __metadata__/connector_config_schema.json")
+
+// TestConfigSchema checks __metadata__/connector_config_schema.json against
+// the Variables table and the README's descriptions; refresh it with
+// go test -run TestConfigSchema -update.
+func TestConfigSchema(t *testing.T) {
+	t.Parallel()
+	launchtest.CheckConfigSchema(t, enrichment.Slug, enrichment.Variables, "README.md", filepath.Join("__metadata__", "connector_config_schema.json"), *update)
+}
+
+// TestManifest checks __metadata__/connector_manifest.json against OpenCTI's
+// manifest template and the values its catalog accepts.
+func TestManifest(t *testing.T) {
+	t.Parallel()
+	launchtest.CheckManifest(t, filepath.Join("__metadata__", "connector_manifest.json"), enrichment.Slug, "INTERNAL_ENRICHMENT")
 }
 
 // TestSampleDefaultsAreTheLoadersDefaults loads config.yml.sample (with the

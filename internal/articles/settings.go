@@ -76,7 +76,7 @@ var Variables = []launch.Variable{
 	{Env: "RISKIQ_PASSWORD", Key: "riskiq.password", Mandatory: true},
 	{Env: "RISKIQ_CREATE_OBSERVABLES", Key: "riskiq.create_observables", Default: "true"},
 	{Env: "RISKIQ_INTERVAL_SEC", Key: "riskiq.interval_sec", Default: "86400"},
-	{Env: "RISKIQ_IMPORT_FROM_TIMESTAMP", Key: "riskiq.import_from_timestamp"},
+	{Env: "RISKIQ_IMPORT_FROM_TIMESTAMP", Key: "riskiq.import_from_timestamp", Type: "integer"},
 }
 
 // maxTimestamp is 9999-12-31T23:59:59Z, the last second Python's datetime

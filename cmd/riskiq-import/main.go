@@ -19,8 +19,10 @@ import (
 	"github.com/riskiq-opencti/connectors/opencti/metrics"
 )
 
-// version is set at build time with -ldflags "-X main.version=…".
-var version = "dev"
+// version is stamped at build time with -ldflags "-X main.version=…" (make
+// build, the Dockerfile); unstamped, launch.Version reports the module
+// version Go recorded (go install …@latest) or "dev".
+var version string
 
 //go:embed config.yml.sample
 var sampleConfig string
@@ -38,9 +40,10 @@ func run(args []string, env config.LookupEnv, stdout, stderr io.Writer) int {
 
 // runContext is run with the stop signal as a context.
 func runContext(ctx context.Context, args []string, env config.LookupEnv, stdout, stderr io.Writer) int {
+	v := launch.Version(version)
 	var settings articles.Settings
 	prepared, code, done := launch.Command{
-		Name: "riskiq-import", Version: version, Sample: sampleConfig,
+		Name: "riskiq-import", Version: v, Sample: sampleConfig,
 		Load: func(src *config.Source) config.Config {
 			cfg, s := articles.Load(src)
 			settings = s
@@ -52,13 +55,13 @@ func runContext(ctx context.Context, args []string, env config.LookupEnv, stdout
 	}
 	cfg, log := prepared.Config, prepared.Log
 	pt, err := passivetotal.New(settings.BaseURL, settings.User, settings.Password.Reveal(),
-		passivetotal.WithLogger(log), passivetotal.WithUserAgent("opencti-riskiq-import/"+version))
+		passivetotal.WithLogger(log), passivetotal.WithUserAgent("opencti-riskiq-import/"+v))
 	if err != nil {
 		log.Error("Invalid RiskIQ settings", "error", err)
 		return 1
 	}
 	m := metrics.New(cfg.Connector.MetricsNamespace, cfg.Connector.MetricsSubsystem)
-	helper, err := opencti.New(cfg, opencti.WithLogger(log), opencti.WithMetrics(m), opencti.WithBuild(version, articles.Slug))
+	helper, err := opencti.New(cfg, opencti.WithLogger(log), opencti.WithMetrics(m), opencti.WithBuild(v, articles.Slug))
 	if err != nil {
 		log.Error("Invalid OpenCTI settings", "error", err)
 		return 1
@@ -73,7 +76,7 @@ func runContext(ctx context.Context, args []string, env config.LookupEnv, stdout
 		log.Error("Invalid connector settings", "error", err)
 		return 1
 	}
-	log.Info("Starting RiskIQ connector", "version", version, "interval_seconds", int64(settings.Interval.Seconds()))
+	log.Info("Starting RiskIQ connector", "version", v, "interval_seconds", int64(settings.Interval.Seconds()))
 	if err := helper.Start(ctx); err != nil {
 		if ctx.Err() != nil {
 			return 0

@@ -7,6 +7,7 @@ import (
 	"context"
 	_ "embed"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -19,8 +20,10 @@ import (
 	"github.com/riskiq-opencti/connectors/opencti/metrics"
 )
 
-// version is set at build time with -ldflags "-X main.version=…".
-var version = "dev"
+// version is stamped at build time with -ldflags "-X main.version=…" (make
+// build, the Dockerfile); unstamped, launch.Version reports the module
+// version Go recorded (go install …@latest) or "dev".
+var version string
 
 //go:embed config.yml.sample
 var sampleConfig string
@@ -34,9 +37,10 @@ func main() {
 
 // run is the whole program: exit 0 on a clean stop, 1 on failure, 2 on a usage error.
 func run(ctx context.Context, args []string, env config.LookupEnv, stdout, stderr io.Writer) int {
+	v := launch.Version(version)
 	var settings enrichment.Settings
 	prepared, code, done := launch.Command{
-		Name: "riskiq-passive-total", Version: version, Sample: sampleConfig,
+		Name: "riskiq-passive-total", Version: v, Sample: sampleConfig,
 		Load: func(src *config.Source) config.Config {
 			cfg, s := enrichment.Load(src)
 			settings = s
@@ -47,15 +51,14 @@ func run(ctx context.Context, args []string, env config.LookupEnv, stdout, stder
 		return code
 	}
 	cfg, log := prepared.Config, prepared.Log
-	pt, err := passivetotal.New(passivetotal.JoinVersion(settings.BaseURL), settings.Username, settings.APIKey.Reveal(),
-		passivetotal.WithLogger(log), passivetotal.WithUserAgent("opencti-riskiq-passive-total/"+version))
+	pt, err := apiClient(settings, log, v)
 	if err != nil {
 		log.Error("Invalid PassiveTotal settings", "error", err)
 		return 1
 	}
 	m := metrics.New(cfg.Connector.MetricsNamespace, cfg.Connector.MetricsSubsystem)
 	helper, err := opencti.New(cfg, opencti.WithLogger(log), opencti.WithMetrics(m),
-		opencti.WithPlaybookCompatible(), opencti.WithBuild(version, enrichment.Slug))
+		opencti.WithPlaybookCompatible(), opencti.WithBuild(v, enrichment.Slug))
 	if err != nil {
 		log.Error("Invalid OpenCTI settings", "error", err)
 		return 1
@@ -79,4 +82,11 @@ func run(ctx context.Context, args []string, env config.LookupEnv, stdout, stder
 	}
 	log.Info("Connector stopped")
 	return 0
+}
+
+// apiClient is the PassiveTotal client of the settings: RISKIQ_BASE_URL with
+// or without its /v2 segment.
+func apiClient(settings enrichment.Settings, log *slog.Logger, version string) (*passivetotal.Client, error) {
+	return passivetotal.New(passivetotal.JoinVersion(settings.BaseURL), settings.Username, settings.APIKey.Reveal(),
+		passivetotal.WithLogger(log), passivetotal.WithUserAgent("opencti-riskiq-passive-total/"+version))
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/riskiq-opencti/connectors/internal/articles"
+	"github.com/riskiq-opencti/connectors/internal/launch"
 	"github.com/riskiq-opencti/connectors/internal/passivetotal"
 	"github.com/riskiq-opencti/connectors/opencti"
 	"github.com/riskiq-opencti/connectors/opencti/api"
@@ -85,7 +86,7 @@ func (c *cli) importArticles(ctx context.Context, args []string) int {
 	}
 
 	client, err := passivetotal.New(settings.BaseURL, settings.User, settings.Password.Reveal(),
-		passivetotal.WithLogger(log), passivetotal.WithUserAgent("riskiqctl/"+version),
+		passivetotal.WithLogger(log), passivetotal.WithUserAgent("riskiqctl/"+launch.Version(version)),
 		passivetotal.WithRetry(cliMaxTries, cliMaxElapsed), passivetotal.WithBackoff(cliInitialBackoff, cliMaxBackoff))
 	if err != nil {
 		return c.fail("import", fmt.Errorf("passivetotal client: %w", err))

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/riskiq-opencti/connectors/internal/enrichment"
+	"github.com/riskiq-opencti/connectors/internal/launch"
 	"github.com/riskiq-opencti/connectors/internal/passivetotal"
 	"github.com/riskiq-opencti/connectors/opencti"
 	"github.com/riskiq-opencti/connectors/opencti/config"
@@ -77,7 +78,7 @@ func (c *cli) lookup(ctx context.Context, args []string) int {
 		return c.configProblems("lookup", src)
 	}
 	client, err := passivetotal.New(passivetotal.JoinVersion(settings.BaseURL), settings.Username, settings.APIKey.Reveal(),
-		passivetotal.WithLogger(log), passivetotal.WithUserAgent("riskiqctl/"+version),
+		passivetotal.WithLogger(log), passivetotal.WithUserAgent("riskiqctl/"+launch.Version(version)),
 		passivetotal.WithRetry(cliMaxTries, cliMaxElapsed), passivetotal.WithBackoff(cliInitialBackoff, cliMaxBackoff))
 	if err != nil {
 		return c.fail("lookup", fmt.Errorf("passivetotal client: %w", err))

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/riskiq-opencti/connectors/internal/launch"
+	"github.com/riskiq-opencti/connectors/internal/passivetotal"
 	"github.com/riskiq-opencti/connectors/opencti/config"
 	"github.com/riskiq-opencti/connectors/opencti/scrub"
 )
@@ -28,7 +29,9 @@ const (
 // Settings are the connector's own settings (the riskiq section).
 type Settings struct {
 	// BaseURL is RISKIQ_BASE_URL, the API root with its version segment,
-	// trailing slashes removed.
+	// trailing slashes removed: "/v2" is appended when missing, so the
+	// enrichment connector's spelling (https://api.riskiq.net/pt) works too
+	// and one environment file serves both connectors.
 	BaseURL string
 	// User is RISKIQ_USER, the account e-mail address.
 	User string
@@ -145,6 +148,8 @@ func LoadSettings(src *config.Source) Settings {
 		// scrub.URL prints the URL without its credentials, parsed or not.
 		src.AddProblem(&config.Problem{Env: "RISKIQ_BASE_URL", Key: "riskiq.base_url", Value: scrub.URL(s.BaseURL),
 			Reason: "must be an http(s) URL without credentials or query, e.g. " + DefaultBaseURL})
+	} else {
+		s.BaseURL = passivetotal.JoinVersion(s.BaseURL)
 	}
 	return s
 }

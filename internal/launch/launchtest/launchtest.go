@@ -206,3 +206,48 @@ func CheckManifest(tb testing.TB, path, slug, containerType string) {
 		tb.Errorf("%s: source_code %q, want an https URL", path, m.SourceCode)
 	}
 }
+
+// Image is what a connector's Dockerfile sets in its final stage.
+type Image struct {
+	// Workdir is the last WORKDIR.
+	Workdir string
+	// Env holds the ENV settings (KEY=value form).
+	Env map[string]string
+	// MultiArch reports a build stage that compiles for TARGETARCH.
+	MultiArch bool
+}
+
+// ReadDockerfile reads what a connector's Dockerfile sets in its final stage.
+func ReadDockerfile(tb testing.TB, path string) Image {
+	tb.Helper()
+	raw, err := os.ReadFile(path) //nolint:gosec // G304: the Dockerfile path its test gives
+	if err != nil {
+		tb.Fatal(err)
+	}
+	img := Image{Env: map[string]string{}}
+	sc := bufio.NewScanner(bytes.NewReader(raw))
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) == 0 {
+			continue
+		}
+		switch strings.ToUpper(fields[0]) {
+		case "FROM":
+			img.Workdir, img.Env = "", map[string]string{}
+		case "WORKDIR":
+			if len(fields) > 1 {
+				img.Workdir = fields[1]
+			}
+		case "ENV":
+			for _, kv := range fields[1:] {
+				if k, v, ok := strings.Cut(kv, "="); ok {
+					img.Env[k] = v
+				}
+			}
+		}
+		if strings.Contains(sc.Text(), "GOARCH=$TARGETARCH") {
+			img.MultiArch = true
+		}
+	}
+	return img
+}

@@ -8,8 +8,12 @@ PKGS := ./...
 
 all: build
 
+# VERSION stamps the binaries (-version, the User-Agent, the registration); without it they
+# report the module version Go recorded, or "dev".
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -o bin/ ./cmd/...
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-X main.version=$(VERSION)" -o bin/ ./cmd/...
 
 rabbitmq:
 	@./scripts/ensure-rabbitmq.sh

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -459,10 +460,12 @@ func (h *Helper) handBack(d *broker.Delivery, log *slog.Logger, cause error) {
 	}
 }
 
-// rebuildStixObjects fills StixObjects with the entity and its marking
-// definitions (what pycti rebuilds when the platform sends stix_objects null).
-// The platform's stix_entity is kept; when it is empty (the platform could not
-// export it) a minimal object is built from the GraphQL read.
+// rebuildStixObjects fills StixObjects with the entity, its author (created_by)
+// identity and its marking definitions: what pycti rebuilds with
+// prepare_export(generate_export(entity)) when the platform sends stix_objects
+// null (enrichment_resolution none). The platform's stix_entity is kept; when
+// it is empty (the platform could not export it) a minimal object is built
+// from the GraphQL read.
 func rebuildStixObjects(req *Request) error {
 	e := req.Entity
 	if req.StixEntity == nil {
@@ -472,6 +475,15 @@ func rebuildStixObjects(req *Request) error {
 		}
 		if e.ObservableValue != "" {
 			obj["value"] = e.ObservableValue
+		}
+		if e.CreatedBy != nil && e.CreatedBy.StandardID != "" {
+			// pycti: x_opencti_created_by_ref on observables, created_by_ref
+			// on the others.
+			if slices.Contains(e.ParentTypes, "Stix-Cyber-Observable") {
+				obj["x_opencti_created_by_ref"] = e.CreatedBy.StandardID
+			} else {
+				obj["created_by_ref"] = e.CreatedBy.StandardID
+			}
 		}
 		var refs []string
 		for _, m := range e.Markings {
@@ -487,6 +499,13 @@ func rebuildStixObjects(req *Request) error {
 		req.StixEntity = b
 	}
 	req.StixObjects = []json.RawMessage{req.StixEntity}
+	if e.CreatedBy != nil && e.CreatedBy.StandardID != "" {
+		b, err := json.Marshal(creatorObject(e.CreatedBy))
+		if err != nil {
+			return fmt.Errorf("build created_by identity %s: %w", e.CreatedBy.StandardID, err)
+		}
+		req.StixObjects = append(req.StixObjects, b)
+	}
 	for _, m := range e.Markings {
 		b, err := json.Marshal(markingObject(m))
 		if err != nil {
@@ -495,6 +514,48 @@ func rebuildStixObjects(req *Request) error {
 		req.StixObjects = append(req.StixObjects, b)
 	}
 	return nil
+}
+
+// creatorObject renders an entity's author as pycti's generate_export does:
+// the STIX identity with the fields pycti reads, x_opencti_id (internal id)
+// and x_opencti_type (OpenCTI type), labels from objectLabel, and no empty
+// field (pycti's not_empty: a list is kept when one element is non-empty).
+func creatorObject(c *api.Identity) map[string]any {
+	obj := map[string]any{
+		"id":             c.StandardID,
+		"type":           "identity",
+		"x_opencti_id":   c.ID,
+		"x_opencti_type": c.EntityType,
+	}
+	str := func(k, v string) {
+		if v != "" {
+			obj[k] = v
+		}
+	}
+	list := func(k string, vs []string) {
+		if slices.ContainsFunc(vs, func(v string) bool { return v != "" }) {
+			obj[k] = vs
+		}
+	}
+	str("spec_version", c.SpecVersion)
+	str("identity_class", c.IdentityClass)
+	str("name", c.Name)
+	str("description", c.Description)
+	list("roles", c.Roles)
+	str("contact_information", c.ContactInformation)
+	list("x_opencti_aliases", c.Aliases)
+	str("created", c.Created)
+	str("modified", c.Modified)
+	var labels []string
+	for _, l := range c.Labels {
+		labels = append(labels, l.Value)
+	}
+	list("labels", labels)
+	str("x_opencti_organization_type", c.OrganizationType)
+	str("x_opencti_reliability", c.Reliability)
+	str("x_opencti_firstname", c.Firstname)
+	str("x_opencti_lastname", c.Lastname)
+	return obj
 }
 
 // markingObject renders a platform marking as a STIX marking definition: the

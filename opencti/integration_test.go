@@ -155,6 +155,55 @@ func TestIntegrationEnrichmentRoundTrip(t *testing.T) {
 	}
 }
 
+// TestIntegrationEnrichmentSendsAuthorIdentity: the fake platform sends no
+// stix_objects (enrichment_resolution none); as pycti, the runtime rebuilds
+// them with the entity's author identity, read by GraphQL, which reaches the
+// platform in pycti's export form.
+func TestIntegrationEnrichmentSendsAuthorIdentity(t *testing.T) {
+	t.Parallel()
+	srv := openctitest.NewServer(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	cfg := testConfig(srv, "INTERNAL_ENRICHMENT")
+	h := startHelper(t, ctx, cfg)
+	e, err := srv.AddEntity(openctitest.Entity{
+		EntityType: "IPv4-Addr", Value: "9.9.9.9",
+		Markings:  []openctitest.Marking{openctitest.MustTLP("TLP:GREEN")},
+		CreatedBy: &openctitest.Entity{EntityType: "Organization", Name: "ACME", Description: "A vendor"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go func() { _ = h.ListenEnrichment(lctx, enrichWith("example.org")) }()
+	workID, err := srv.Enrich(ctx, cfg.Connector.ID, openctitest.EnrichmentRequest{EntityID: e.StandardID, Mode: openctitest.ModeManual})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitWork(t, ctx, srv, workID)
+	w, _ := srv.Work(workID)
+	// entity + author + TLP:GREEN + domain + relationship.
+	if w.Expected != 5 || w.Processed != 5 {
+		t.Errorf("work expectations = %d expected / %d processed, want 5/5", w.Expected, w.Processed)
+	}
+	var author map[string]any
+	for _, o := range srv.Objects() {
+		if o["id"] == e.CreatedBy.StandardID {
+			author = o
+		}
+	}
+	want := map[string]any{
+		"id": e.CreatedBy.StandardID, "type": "identity", "spec_version": "2.1", "name": "ACME",
+		"identity_class": "organization", "description": "A vendor", "x_opencti_id": e.CreatedBy.ID, "x_opencti_type": "Organization",
+	}
+	for k, v := range want {
+		if author[k] != v {
+			t.Errorf("author identity %s = %v, want %v (object %v)", k, author[k], v, author)
+		}
+	}
+}
+
 func TestIntegrationMalformedMessageRejected(t *testing.T) {
 	t.Parallel()
 	srv := openctitest.NewServer(t)

@@ -196,7 +196,7 @@ func TestIntegrationSIGTERMFinishesInFlightRequests(t *testing.T) {
 	waitFor(t, ctx, "50 requests in flight", func() bool { return started.Load() == n })
 
 	stop() // SIGTERM
-	logs.waitFor(t, ctx, "consumer_stopping")
+	logs.waitFor(t, ctx, "Consumer stopping, waiting for the messages in flight")
 	close(gate)
 	select {
 	case err := <-done:
@@ -270,7 +270,7 @@ func TestIntegrationSIGTERMHandsBackWhatCannotFinish(t *testing.T) {
 	works := enrichN(t, ctx, srv, cfg.Connector.ID, n, "10.51")
 	waitFor(t, ctx, "50 requests in flight", func() bool { return started.Load() == n })
 	stop() // SIGTERM
-	logs.waitFor(t, ctx, "consumer_stopping")
+	logs.waitFor(t, ctx, "Consumer stopping, waiting for the messages in flight")
 	close(gate)
 	select {
 	case err := <-done:
@@ -500,5 +500,37 @@ func TestIntegrationFailedRequestLoggedAsFailure(t *testing.T) {
 	if len(failures) != 1 || failures[0].Level != slog.LevelError || failures[0].Attrs["work_id"] != works[0] ||
 		!strings.Contains(fmt.Sprint(failures[0].Attrs["error"]), "quota exceeded") {
 		t.Errorf("failure records = %+v, want one ERROR with the error", failures)
+	}
+}
+
+// TestIntegrationPingLogsAsPycti: a failed ping is logged as pycti's
+// PingAlive logs it, "Error pinging the API" with the error under reason,
+// and the next ping that works logs "API Ping back to normal" once.
+func TestIntegrationPingLogsAsPycti(t *testing.T) {
+	t.Parallel()
+	srv := openctitest.NewServer(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	client, err := api.New(srv.URL, srv.Token(), api.WithRetry(1, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.FailNext("pingConnector", 2, http.StatusServiceUnavailable)
+	logs := newLogSink()
+	startHelper(t, ctx, testConfig(srv, "EXTERNAL_IMPORT"), opencti.WithAPIClient(client),
+		opencti.WithLogger(logs.logger(t)), opencti.WithPingInterval(5*time.Millisecond))
+	logs.waitFor(t, ctx, "API Ping back to normal")
+	failed := logs.find("Error pinging the API")
+	if len(failed) != 2 {
+		t.Fatalf("%d ping errors logged, want 2", len(failed))
+	}
+	for _, r := range failed {
+		reason, _ := r.Attrs["reason"].(string)
+		if r.Level != slog.LevelError || !strings.Contains(reason, "503") {
+			t.Errorf("ping error record = %+v, want ERROR with the error under reason", r)
+		}
+	}
+	if n := len(logs.find("API Ping back to normal")); n != 1 {
+		t.Errorf(`"API Ping back to normal" logged %d times, want once`, n)
 	}
 }

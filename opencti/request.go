@@ -28,9 +28,10 @@ type Request struct {
 	EntityType string
 	// StixEntity is the STIX 2.1 JSON object of the entity.
 	StixEntity json.RawMessage
-	// StixObjects holds the entity and its marking definitions (or, in a
-	// playbook, every object of the incoming bundle): what an enrichment sends
-	// back beside its new objects.
+	// StixObjects holds the entity, its author identity and its marking
+	// definitions (or, in a playbook, every object of the incoming bundle):
+	// what an enrichment sends back beside its new objects. When the platform
+	// sends none, they are rebuilt from the GraphQL read as pycti does.
 	StixObjects []json.RawMessage
 	// Playbook is set when the request comes from a playbook step.
 	Playbook *Playbook

@@ -205,11 +205,21 @@ func (h *Helper) ping(ctx context.Context) error {
 	return nil
 }
 
+// pingLoop pings every pingInterval until ctx is done, logging as pycti's
+// PingAlive does: "Error pinging the API" with the error as reason, then
+// "API Ping back to normal" at the first ping that works again.
 func (h *Helper) pingLoop(ctx context.Context) {
 	defer close(h.pingDone)
+	inError := false
 	for {
-		if err := h.ping(ctx); err != nil && ctx.Err() == nil {
-			h.log.Error("Error pinging the API", "error", err)
+		err := h.ping(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			inError = true
+			h.log.Error("Error pinging the API", "reason", err.Error())
+		case err == nil && inError:
+			inError = false
+			h.log.Info("API Ping back to normal")
 		}
 		select {
 		case <-ctx.Done():

@@ -86,7 +86,7 @@ func TestIntegrationDefenderRunAndTerminate(t *testing.T) {
 		t.Fatalf("run = %d\n%s", code, logs.String())
 	}
 	works := connectorWorks(octi, env["CONNECTOR_ID"])
-	want := "3 articles read, 2 reports sent (39 objects), 1 without indicators or known entities, " +
+	want := "3 articles read, 2 reports sent (35 objects), 1 without indicators or known entities, " +
 		"3 indicators of types without a STIX mapping skipped"
 	if len(works) != 1 || len(works[0].Errors) != 0 || strings.Join(works[0].Messages, "") != want {
 		t.Fatalf("works = %+v, want one processed: %s", works, want)

@@ -22,8 +22,10 @@ import (
 	"github.com/riskiq-opencti/connectors/opencti/metrics"
 )
 
-// version is set at build time with -ldflags "-X main.version=…".
-var version = "dev"
+// version is stamped at build time with -ldflags "-X main.version=…" (make
+// build, the Dockerfile); unstamped, launch.Version reports the module
+// version Go recorded (go install …@latest) or "dev".
+var version string
 
 //go:embed config.yml.sample
 var sampleConfig string
@@ -47,9 +49,10 @@ func runContext(ctx context.Context, args []string, env config.LookupEnv, stdout
 // runWith is runContext with extra options for the Defender TI client (the
 // tests give it the fake Graph's TLS client).
 func runWith(ctx context.Context, args []string, env config.LookupEnv, stdout, stderr io.Writer, defenderOpts []defenderti.Option) int {
+	v := launch.Version(version)
 	var settings articles.Settings
 	prepared, code, done := launch.Command{
-		Name: "riskiq-import", Version: version, Sample: sampleConfig,
+		Name: "riskiq-import", Version: v, Sample: sampleConfig,
 		Load: func(src *config.Source) config.Config {
 			cfg, s := articles.Load(src)
 			settings = s
@@ -60,13 +63,13 @@ func runWith(ctx context.Context, args []string, env config.LookupEnv, stdout, s
 		return code
 	}
 	cfg, log := prepared.Config, prepared.Log
-	source, err := newSource(settings, log, defenderOpts)
+	source, err := newSource(settings, log, defenderOpts, v)
 	if err != nil {
 		log.Error("Invalid RiskIQ settings", "error", err)
 		return 1
 	}
 	m := metrics.New(cfg.Connector.MetricsNamespace, cfg.Connector.MetricsSubsystem)
-	helper, err := opencti.New(cfg, opencti.WithLogger(log), opencti.WithMetrics(m), opencti.WithBuild(version, articles.Slug))
+	helper, err := opencti.New(cfg, opencti.WithLogger(log), opencti.WithMetrics(m), opencti.WithBuild(v, articles.Slug))
 	if err != nil {
 		log.Error("Invalid OpenCTI settings", "error", err)
 		return 1
@@ -81,7 +84,7 @@ func runWith(ctx context.Context, args []string, env config.LookupEnv, stdout, s
 		log.Error("Invalid connector settings", "error", err)
 		return 1
 	}
-	log.Info("Starting RiskIQ connector", "version", version, "source", settings.Source(),
+	log.Info("Starting RiskIQ connector", "version", v, "source", settings.Source(),
 		"interval_seconds", int64(settings.Interval.Seconds()))
 	if err := helper.Start(ctx); err != nil {
 		if ctx.Err() != nil {
@@ -116,7 +119,7 @@ func runWith(ctx context.Context, args []string, env config.LookupEnv, stdout, s
 
 // newSource returns the article source of RISKIQ_SOURCE: the PassiveTotal
 // API or Microsoft Defender TI on Microsoft Graph.
-func newSource(s articles.Settings, log *slog.Logger, defenderOpts []defenderti.Option) (articles.Source, error) {
+func newSource(s articles.Settings, log *slog.Logger, defenderOpts []defenderti.Option, version string) (articles.Source, error) {
 	if d := s.Defender; d != nil {
 		opts := append([]defenderti.Option{defenderti.WithLogger(log),
 			defenderti.WithUserAgent("opencti-riskiq-import/" + version)}, defenderOpts...)

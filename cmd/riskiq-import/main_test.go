@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"io/fs"
 	"net/http"
 	"os"
@@ -32,6 +33,23 @@ func envOf(m map[string]string) func(string) (string, bool) {
 func TestDocsCoverEveryVariable(t *testing.T) {
 	t.Parallel()
 	launchtest.CheckDocs(t, articles.Variables, "README.md", sampleConfig)
+}
+
+var update = flag.Bool("update", false, "rewrite __metadata__/connector_config_schema.json")
+
+// TestConfigSchema checks __metadata__/connector_config_schema.json against
+// the Variables table and the README's descriptions; refresh it with
+// go test -run TestConfigSchema -update.
+func TestConfigSchema(t *testing.T) {
+	t.Parallel()
+	launchtest.CheckConfigSchema(t, articles.Slug, articles.Variables, "README.md", filepath.Join("__metadata__", "connector_config_schema.json"), *update)
+}
+
+// TestManifest checks __metadata__/connector_manifest.json against OpenCTI's
+// manifest template and the values its catalog accepts.
+func TestManifest(t *testing.T) {
+	t.Parallel()
+	launchtest.CheckManifest(t, filepath.Join("__metadata__", "connector_manifest.json"), articles.Slug, "EXTERNAL_IMPORT")
 }
 
 // TestSampleIsValid loads config.yml.sample with the mandatory values filled
@@ -179,7 +197,7 @@ func TestIntegrationRunAndTerminate(t *testing.T) {
 	}
 	works := connectorWorks(octi, env["CONNECTOR_ID"])
 	if len(works) != 1 || !strings.HasPrefix(works[0].Name, "RiskIQ run @ ") || len(works[0].Errors) != 0 ||
-		strings.Join(works[0].Messages, "") != "3 articles read, 3 reports sent (18 objects)" {
+		strings.Join(works[0].Messages, "") != "3 articles read, 3 reports sent (15 objects)" {
 		t.Fatalf("works = %+v", works)
 	}
 	for {
@@ -278,4 +296,79 @@ func TestIntegrationScheduledUntilSIGTERM(t *testing.T) {
 		t.Errorf("exit code after SIGTERM = %d, want 0", code)
 	}
 	checkLogs(t, logs.String(), octi.Token())
+}
+
+// pythonConfig is a config.yml in the Python connector's layout (its sample,
+// with values filled in).
+const pythonConfig = `opencti:
+  url: 'http://opencti:8080'
+  token: 'python-era-token'
+
+connector:
+  type: 'EXTERNAL_IMPORT'
+  id: '5a8f3f1e-2b8e-4d0c-9f67-2f8f0f0b1c11'
+  name: 'RiskIQ'
+  scope: 'riskiq'
+  log_level: 'info'
+  expose_metrics: False
+
+riskiq:
+  base_url: "https://api.riskiq.net/pt/v2/"
+  user: 'analyst@example.com'
+  password: 'python-era-key'
+  create_observables: true
+  interval_sec: 86400
+  import_from_timestamp: 1712929994
+`
+
+// TestConfigFromPythonImagePath: the image works in the Python image's
+// directory, /opt/opencti-connector-riskiq, where the Python connector read config.yml
+// (beside its main.py); a config.yml mounted there is read unchanged, without
+// -config, from the working directory. The image also sets CONNECTOR_TYPE and
+// builds for TARGETARCH.
+func TestConfigFromPythonImagePath(t *testing.T) {
+	img := launchtest.ReadDockerfile(t, "Dockerfile")
+	if img.Workdir != "/opt/opencti-connector-riskiq" {
+		t.Errorf("Dockerfile WORKDIR = %q, want the Python image's %q", img.Workdir, "/opt/opencti-connector-riskiq")
+	}
+	if img.Env["CONNECTOR_TYPE"] != "EXTERNAL_IMPORT" || !img.MultiArch {
+		t.Errorf("Dockerfile: CONNECTOR_TYPE = %q, multi-arch %v; want EXTERNAL_IMPORT, true", img.Env["CONNECTOR_TYPE"], img.MultiArch)
+	}
+	dir := filepath.Join(t.TempDir(), filepath.FromSlash(img.Workdir))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(dir)
+	var out, errOut bytes.Buffer
+	if code := runContext(t.Context(), []string{"-check"}, envOf(nil), &out, &errOut); code == 0 {
+		t.Fatalf("-check without config.yml = 0, want the mandatory settings missing")
+	}
+	if err := os.WriteFile("config.yml", []byte(pythonConfig), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	errOut.Reset()
+	if code := runContext(t.Context(), []string{"-check"}, envOf(nil), &out, &errOut); code != 0 || !strings.Contains(out.String(), "configuration is valid") {
+		t.Errorf("-check in %s with the Python config.yml = %d\n%s%s", img.Workdir, code, out.String(), errOut.String())
+	}
+}
+
+// TestIntegrationBaseURLWithoutVersion: RISKIQ_BASE_URL spelt as the
+// enrichment connector's (no /v2) imports as the /v2 spelling does, so one
+// environment file serves both connectors.
+func TestIntegrationBaseURLWithoutVersion(t *testing.T) {
+	t.Parallel()
+	octi := openctitest.NewServer(t)
+	pt := fakeRiskIQ(t)
+	env := connectorEnv(octi, pt, map[string]string{"CONNECTOR_RUN_AND_TERMINATE": "true", "RISKIQ_BASE_URL": pt.RootURL()})
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	var logs syncBuffer
+	if code := runContext(ctx, nil, envOf(env), &logs, &logs); code != 0 {
+		t.Fatalf("run with RISKIQ_BASE_URL=%s = %d\n%s", pt.RootURL(), code, logs.String())
+	}
+	works := connectorWorks(octi, env["CONNECTOR_ID"])
+	if len(works) != 1 || len(works[0].Errors) != 0 || !strings.HasPrefix(strings.Join(works[0].Messages, ""), "3 articles read, 3 reports sent") {
+		t.Errorf("works = %+v, want the three articles imported", works)
+	}
 }

@@ -23,8 +23,10 @@ import (
 	"github.com/riskiq-opencti/connectors/opencti/metrics"
 )
 
-// version is set at build time with -ldflags "-X main.version=…".
-var version = "dev"
+// version is stamped at build time with -ldflags "-X main.version=…" (make
+// build, the Dockerfile); unstamped, launch.Version reports the module
+// version Go recorded (go install …@latest) or "dev".
+var version string
 
 //go:embed config.yml.sample
 var sampleConfig string
@@ -50,9 +52,10 @@ type deps struct {
 
 // runWith is run with the given dependencies.
 func runWith(ctx context.Context, args []string, env config.LookupEnv, stdout, stderr io.Writer, d deps) int {
+	v := launch.Version(version)
 	var settings enrichment.Settings
 	prepared, code, done := launch.Command{
-		Name: "riskiq-passive-total", Version: version, Sample: sampleConfig,
+		Name: "riskiq-passive-total", Version: v, Sample: sampleConfig,
 		Load: func(src *config.Source) config.Config {
 			cfg, s := enrichment.Load(src)
 			settings = s
@@ -63,7 +66,7 @@ func runWith(ctx context.Context, args []string, env config.LookupEnv, stdout, s
 		return code
 	}
 	cfg, log := prepared.Config, prepared.Log
-	newHandler, err := handlerFor(settings, log, d)
+	newHandler, err := handlerFor(settings, log, d, v)
 	if err != nil {
 		if settings.Source == defenderti.SourceDefender {
 			log.Error("Invalid Microsoft Defender TI settings", "error", err)
@@ -74,7 +77,7 @@ func runWith(ctx context.Context, args []string, env config.LookupEnv, stdout, s
 	}
 	m := metrics.New(cfg.Connector.MetricsNamespace, cfg.Connector.MetricsSubsystem)
 	helper, err := opencti.New(cfg, opencti.WithLogger(log), opencti.WithMetrics(m),
-		opencti.WithPlaybookCompatible(), opencti.WithBuild(version, enrichment.Slug))
+		opencti.WithPlaybookCompatible(), opencti.WithBuild(v, enrichment.Slug))
 	if err != nil {
 		log.Error("Invalid OpenCTI settings", "error", err)
 		return 1
@@ -101,7 +104,7 @@ func runWith(ctx context.Context, args []string, env config.LookupEnv, stdout, s
 
 // handlerFor builds the client of the configured source (no I/O) and
 // returns the constructor of its enrichment handler.
-func handlerFor(s enrichment.Settings, log *slog.Logger, d deps) (func(enrichment.Config) *enrichment.Handler, error) {
+func handlerFor(s enrichment.Settings, log *slog.Logger, d deps, version string) (func(enrichment.Config) *enrichment.Handler, error) {
 	if s.Source == defenderti.SourceDefender {
 		opts := []defenderti.Option{defenderti.WithLogger(log), defenderti.WithUserAgent("opencti-riskiq-passive-total/" + version)}
 		if d.graphHTTP != nil {
@@ -117,12 +120,18 @@ func handlerFor(s enrichment.Settings, log *slog.Logger, d deps) (func(enrichmen
 		}
 		return func(c enrichment.Config) *enrichment.Handler { return enrichment.NewDefenderHandler(src, c) }, nil
 	}
-	pt, err := passivetotal.New(passivetotal.JoinVersion(s.BaseURL), s.Username, s.APIKey.Reveal(),
-		passivetotal.WithLogger(log), passivetotal.WithUserAgent("opencti-riskiq-passive-total/"+version))
+	pt, err := apiClient(s, log, version)
 	if err != nil {
 		return nil, err
 	}
 	return func(c enrichment.Config) *enrichment.Handler {
 		return enrichment.NewHandler(enrichment.PassiveTotal{Client: pt}, c)
 	}, nil
+}
+
+// apiClient is the PassiveTotal client of the settings: RISKIQ_BASE_URL with
+// or without its /v2 segment.
+func apiClient(settings enrichment.Settings, log *slog.Logger, version string) (*passivetotal.Client, error) {
+	return passivetotal.New(passivetotal.JoinVersion(settings.BaseURL), settings.Username, settings.APIKey.Reveal(),
+		passivetotal.WithLogger(log), passivetotal.WithUserAgent("opencti-riskiq-passive-total/"+version))
 }

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"flag"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +18,7 @@ import (
 	"github.com/riskiq-opencti/connectors/internal/enrichment"
 	"github.com/riskiq-opencti/connectors/internal/launch/launchtest"
 	"github.com/riskiq-opencti/connectors/internal/passivetotal/passivetotaltest"
+	"github.com/riskiq-opencti/connectors/opencti/config"
 	"github.com/riskiq-opencti/connectors/opencti/openctitest"
 	"github.com/riskiq-opencti/connectors/opencti/stix"
 )
@@ -29,6 +32,23 @@ func envOf(m map[string]string) func(string) (string, bool) {
 func TestDocsCoverEveryVariable(t *testing.T) {
 	t.Parallel()
 	launchtest.CheckDocs(t, enrichment.Variables, "README.md", sampleConfig)
+}
+
+var update = flag.Bool("update", false, "rewrite __metadata__/connector_config_schema.json")
+
+// TestConfigSchema checks __metadata__/connector_config_schema.json against
+// the Variables table and the README's descriptions; refresh it with
+// go test -run TestConfigSchema -update.
+func TestConfigSchema(t *testing.T) {
+	t.Parallel()
+	launchtest.CheckConfigSchema(t, enrichment.Slug, enrichment.Variables, "README.md", filepath.Join("__metadata__", "connector_config_schema.json"), *update)
+}
+
+// TestManifest checks __metadata__/connector_manifest.json against OpenCTI's
+// manifest template and the values its catalog accepts.
+func TestManifest(t *testing.T) {
+	t.Parallel()
+	launchtest.CheckManifest(t, filepath.Join("__metadata__", "connector_manifest.json"), enrichment.Slug, "INTERNAL_ENRICHMENT")
 }
 
 // TestSampleDefaultsAreTheLoadersDefaults loads config.yml.sample (with the
@@ -356,5 +376,88 @@ func TestIntegrationConnectorDefender(t *testing.T) {
 	}
 	if !strings.Contains(out, `"source":"defender"`) {
 		t.Errorf("the source is not logged at start")
+	}
+}
+
+// pythonConfig is a config.yml in the Python connector's layout (its sample,
+// with values filled in).
+const pythonConfig = `opencti:
+  url: 'http://opencti:8080'
+  token: 'python-era-token'
+
+connector:
+  type: 'INTERNAL_ENRICHMENT'
+  id: '5a8f3f1e-2b8e-4d0c-9f67-2f8f0f0b1c11'
+  name: 'RiskIQ PassiveTotal'
+  scope: 'IPv4-Addr,Domain-Name'
+  log_level: 'info'
+  auto: 'false' # Enable/disable auto-enrichment of observables
+
+riskiq:
+  username: 'analyst@example.com'
+  api_key: 'python-era-key'
+  max_tlp: 'TLP:AMBER' # Available values: TLP:CLEAR, TLP:WHITE, TLP:GREEN, TLP:AMBER, TLP:AMBER+STRICT, TLP:RED
+  import_last_seen_time_window : 'P30D' # Default P30D
+`
+
+// TestConfigFromPythonImagePath: the image works in the Python image's
+// directory, /opt/opencti-connector-riskiq-passive-total, where the Python connector read config.yml
+// (beside its main.py); a config.yml mounted there is read unchanged, without
+// -config, from the working directory. The image also sets CONNECTOR_TYPE and
+// builds for TARGETARCH.
+func TestConfigFromPythonImagePath(t *testing.T) {
+	img := launchtest.ReadDockerfile(t, "Dockerfile")
+	if img.Workdir != "/opt/opencti-connector-riskiq-passive-total" {
+		t.Errorf("Dockerfile WORKDIR = %q, want the Python image's %q", img.Workdir, "/opt/opencti-connector-riskiq-passive-total")
+	}
+	if img.Env["CONNECTOR_TYPE"] != "INTERNAL_ENRICHMENT" || !img.MultiArch {
+		t.Errorf("Dockerfile: CONNECTOR_TYPE = %q, multi-arch %v; want INTERNAL_ENRICHMENT, true", img.Env["CONNECTOR_TYPE"], img.MultiArch)
+	}
+	dir := filepath.Join(t.TempDir(), filepath.FromSlash(img.Workdir))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(dir)
+	var out, errOut bytes.Buffer
+	if code := run(t.Context(), []string{"-check"}, envOf(nil), &out, &errOut); code == 0 {
+		t.Fatalf("-check without config.yml = 0, want the mandatory settings missing")
+	}
+	if err := os.WriteFile("config.yml", []byte(pythonConfig), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	errOut.Reset()
+	if code := run(t.Context(), []string{"-check"}, envOf(nil), &out, &errOut); code != 0 || !strings.Contains(out.String(), "configuration is valid") {
+		t.Errorf("-check in %s with the Python config.yml = %d\n%s%s", img.Workdir, code, out.String(), errOut.String())
+	}
+}
+
+// TestBaseURLSpellings: RISKIQ_BASE_URL with or without /v2 (the import
+// connector's spelling) reaches the same passive DNS endpoint, so one
+// environment file serves both connectors.
+func TestBaseURLSpellings(t *testing.T) {
+	t.Parallel()
+	pt := passivetotaltest.NewServer(t)
+	for i, base := range []string{pt.RootURL(), pt.RootURL() + "/", pt.BaseURL(), pt.BaseURL() + "/"} {
+		src, err := config.NewSource(envOf(map[string]string{
+			"RISKIQ_USERNAME": "analyst@example.com", "RISKIQ_API_KEY": "k3y", "RISKIQ_BASE_URL": base,
+		}), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		settings := enrichment.LoadSettings(src)
+		if err := src.Validate(); err != nil {
+			t.Fatalf("RISKIQ_BASE_URL=%s: %v", base, err)
+		}
+		client, err := apiClient(settings, slog.New(slog.DiscardHandler), "test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := (enrichment.PassiveTotal{Client: client}).Resolutions(t.Context(), "passivetotal.org", time.Now().AddDate(-20, 0, 0)); err != nil {
+			t.Errorf("RISKIQ_BASE_URL=%s: passive DNS lookup = %v", base, err)
+		}
+		if n := pt.Calls(passivetotaltest.EndpointPassiveDNS); n != i+1 {
+			t.Errorf("RISKIQ_BASE_URL=%s: %d passive DNS calls, want %d", base, n, i+1)
+		}
 	}
 }

@@ -89,7 +89,7 @@ func TestIntegrationSIGTERMWithRequestsInFlight(t *testing.T) {
 	}
 	stop() // SIGTERM
 	// Open the gate once the connector is stopping: it no longer takes requests.
-	for !strings.Contains(logs.String(), `"consumer_stopping"`) {
+	for !strings.Contains(logs.String(), `"Consumer stopping, waiting for the messages in flight"`) {
 		select {
 		case <-ctx.Done():
 			t.Fatalf("the connector did not start stopping:\n%s", logs.String())

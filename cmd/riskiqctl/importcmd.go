@@ -19,6 +19,7 @@ import (
 
 	"github.com/riskiq-opencti/connectors/internal/articles"
 	"github.com/riskiq-opencti/connectors/internal/defenderti"
+	"github.com/riskiq-opencti/connectors/internal/launch"
 	"github.com/riskiq-opencti/connectors/internal/passivetotal"
 	"github.com/riskiq-opencti/connectors/opencti"
 	"github.com/riskiq-opencti/connectors/opencti/api"
@@ -165,7 +166,7 @@ func (c *cli) importArticles(ctx context.Context, args []string) int {
 // system's.
 func (c *cli) importSource(settings articles.Settings, caFile string, log *slog.Logger) (articles.Source, error) {
 	if d := settings.Defender; d != nil {
-		opts := []defenderti.Option{defenderti.WithLogger(log), defenderti.WithUserAgent("riskiqctl/" + version),
+		opts := []defenderti.Option{defenderti.WithLogger(log), defenderti.WithUserAgent("riskiqctl/" + launch.Version(version)),
 			defenderti.WithRetry(cliMaxTries, cliMaxElapsed), defenderti.WithBackoff(cliInitialBackoff, cliMaxBackoff)}
 		if caFile != "" {
 			hc, err := trustingClient(caFile)
@@ -181,7 +182,7 @@ func (c *cli) importSource(settings articles.Settings, caFile string, log *slog.
 		return &articles.Defender{Client: client, TLP: d.TLP, Logger: log}, nil
 	}
 	client, err := passivetotal.New(settings.BaseURL, settings.User, settings.Password.Reveal(),
-		passivetotal.WithLogger(log), passivetotal.WithUserAgent("riskiqctl/"+version),
+		passivetotal.WithLogger(log), passivetotal.WithUserAgent("riskiqctl/"+launch.Version(version)),
 		passivetotal.WithRetry(cliMaxTries, cliMaxElapsed), passivetotal.WithBackoff(cliInitialBackoff, cliMaxBackoff))
 	if err != nil {
 		return nil, fmt.Errorf("passivetotal client: %w", err)

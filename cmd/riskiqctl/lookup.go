@@ -13,6 +13,7 @@ import (
 
 	"github.com/riskiq-opencti/connectors/internal/defenderti"
 	"github.com/riskiq-opencti/connectors/internal/enrichment"
+	"github.com/riskiq-opencti/connectors/internal/launch"
 	"github.com/riskiq-opencti/connectors/internal/passivetotal"
 	"github.com/riskiq-opencti/connectors/opencti"
 	"github.com/riskiq-opencti/connectors/opencti/config"
@@ -107,7 +108,7 @@ func (c *cli) lookup(ctx context.Context, args []string) int {
 	hc := enrichment.Config{MaxTLP: settings.MaxTLP, Window: settings.Window, Now: c.now, Logger: log}
 	var handler *enrichment.Handler
 	if defender {
-		opts := []defenderti.Option{defenderti.WithLogger(log), defenderti.WithUserAgent("riskiqctl/" + version),
+		opts := []defenderti.Option{defenderti.WithLogger(log), defenderti.WithUserAgent("riskiqctl/" + launch.Version(version)),
 			defenderti.WithRetry(cliMaxTries, cliMaxElapsed), defenderti.WithBackoff(cliInitialBackoff, cliMaxBackoff)}
 		if c.graphHTTP != nil {
 			opts = append(opts, defenderti.WithHTTPClient(c.graphHTTP))
@@ -123,7 +124,7 @@ func (c *cli) lookup(ctx context.Context, args []string) int {
 		handler = enrichment.NewDefenderHandler(d, hc)
 	} else {
 		client, err := passivetotal.New(passivetotal.JoinVersion(settings.BaseURL), settings.Username, settings.APIKey.Reveal(),
-			passivetotal.WithLogger(log), passivetotal.WithUserAgent("riskiqctl/"+version),
+			passivetotal.WithLogger(log), passivetotal.WithUserAgent("riskiqctl/"+launch.Version(version)),
 			passivetotal.WithRetry(cliMaxTries, cliMaxElapsed), passivetotal.WithBackoff(cliInitialBackoff, cliMaxBackoff))
 		if err != nil {
 			return c.fail("lookup", fmt.Errorf("passivetotal client: %w", err))

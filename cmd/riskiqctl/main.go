@@ -29,12 +29,15 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/riskiq-opencti/connectors/internal/launch"
 	"github.com/riskiq-opencti/connectors/opencti/config"
 	"github.com/riskiq-opencti/connectors/opencti/scrub"
 )
 
-// version is set at build time with -ldflags "-X main.version=…".
-var version = "dev"
+// version is stamped at build time with -ldflags "-X main.version=…" (make
+// build, the Dockerfile); unstamped, launch.Version reports the module
+// version Go recorded (go install …@latest) or "dev".
+var version string
 
 // Exit statuses.
 const (
@@ -233,7 +236,7 @@ func (c *cli) version(_ context.Context, args []string) int {
 	if len(pos) > 0 {
 		return c.usageError(fs.Name(), "unexpected argument "+pos[0])
 	}
-	fmt.Fprintf(c.stdout, "riskiqctl %s (%s%s, %s/%s)\n", version, runtime.Version(), revision(), runtime.GOOS, runtime.GOARCH)
+	fmt.Fprintf(c.stdout, "riskiqctl %s (%s%s, %s/%s)\n", launch.Version(version), runtime.Version(), revision(), runtime.GOOS, runtime.GOARCH)
 	return exitOK
 }
 

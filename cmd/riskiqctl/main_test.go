@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/riskiq-opencti/connectors/internal/launch"
 	"github.com/riskiq-opencti/connectors/opencti/config"
 )
 
@@ -195,7 +196,7 @@ func TestVersion(t *testing.T) {
 	t.Parallel()
 	for _, args := range [][]string{{"version"}, {"--version"}} {
 		r := runCLI(t, nil, args...)
-		if r.code != exitOK || !strings.HasPrefix(r.stdout, "riskiqctl "+version+" (go") {
+		if r.code != exitOK || !strings.HasPrefix(r.stdout, "riskiqctl "+launch.Version(version)+" (go") {
 			t.Errorf("riskiqctl %q = %d, %q", args, r.code, r.stdout)
 		}
 	}

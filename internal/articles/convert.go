@@ -37,9 +37,12 @@ type Options struct {
 	CreateObservables bool
 }
 
-// Converter maps articles to STIX. It is pure: the clock only stamps the
-// objects that have no date of their own (the author, the threat objects and
-// the relationships, created now as stix2 does) and the indicators' valid_from.
+// Converter maps articles to STIX. It is pure: the clock gives the processing
+// time, which stamps what the Python connector's stix2 library stamps when it
+// builds an object: the created and modified dates of the objects that have no
+// date of their own (the author, the tag objects and the relationships), the
+// modified date of the reports and indicators (created is the article's) and
+// the indicators' valid_from.
 type Converter struct {
 	opts Options
 	now  func() time.Time
@@ -67,8 +70,10 @@ type SkippedValue struct {
 type Result struct {
 	// Objects are the objects of the article's bundle, in the Python
 	// connector's order (threat objects, indicators, observables,
-	// relationships), then the report, the author and the TLP markings used;
-	// empty when the article maps to nothing (no report is created then).
+	// relationships), then the report and the author; empty when the article
+	// maps to nothing (no report is created then). Like the Python
+	// connector's, the bundle holds no marking definition: the platform knows
+	// the TLP ones the objects refer to.
 	Objects []stix.Object
 	// Report is the article's report, nil when Objects is empty.
 	Report *stix.Report
@@ -128,20 +133,21 @@ const MaxBundleObjects = 5000
 // tag objects and the indicators, victims and techniques: their number is a
 // product, so they are made while the bundles are built.
 type mapping struct {
-	res       *Result // counts, skipped values and unknown types
-	conv      *Converter
-	article   *Article
-	author    *stix.Identity
-	now       time.Time
-	reportTLP string
+	res     *Result // counts, skipped values and unknown types
+	conv    *Converter
+	article *Article
+	author  *stix.Identity
+	now     time.Time
+	// articleTLP marks the report, the tag objects (but sectors and
+	// countries) and the relationships from the threats.
+	articleTLP string
 	// base holds the tag objects, the indicators, the observables and the
 	// based-on relationships, in bundle order.
 	base       []stix.Object
 	indicators []stix.Object
 	threats    []stix.Object // intrusion sets, malware, tools
 	// targets are what each threat targets or uses, in bundle order.
-	targets  []relTargets
-	markings []stix.Object
+	targets []relTargets
 }
 
 // relTargets are the targets of one relationship type from every threat.
@@ -162,15 +168,15 @@ func (m *mapping) relationships() int {
 	return len(m.threats) * per
 }
 
-// objects is the number of objects of the article: the report, the author
-// and the markings included.
+// objects is the number of objects of the article: the report and the
+// author included.
 func (m *mapping) objects() int {
-	return len(m.base) + m.relationships() + 2 + len(m.markings)
+	return len(m.base) + m.relationships() + 2
 }
 
 // bundles makes the article's objects and hands them to send, bundle by
 // bundle, in the order of [Converter.Convert]'s list: at most limit objects
-// each (limit <= 0: one bundle), the author and the markings in the first, the
+// each (limit <= 0: one bundle), the author in the first, the
 // report at the end of the last (it refers to every object before it). An
 // article that fits in one bundle gives exactly Convert's list. It returns
 // the report; send's error stops it.
@@ -182,12 +188,11 @@ func (m *mapping) bundles(limit int, send func([]stix.Object) error) (*stix.Repo
 	}
 	refs := make([]string, 0, total)
 	var buf []stix.Object
-	sent := false // a bundle went: the author and the markings were in it
+	sent := false // a bundle went: the author was in it
 	emit := func(last ...stix.Object) error {
 		out := append(buf, last...)
 		if !sent {
 			out = append(out, m.author)
-			out = append(out, m.markings...)
 		}
 		buf, sent = nil, true
 		return send(out)
@@ -199,7 +204,7 @@ func (m *mapping) bundles(limit int, send func([]stix.Object) error) (*stix.Repo
 			}
 		}
 		if buf == nil {
-			buf = make([]stix.Object, 0, size+2+len(m.markings))
+			buf = make([]stix.Object, 0, size+2)
 		}
 		buf = append(buf, o)
 		refs = append(refs, o.ID())
@@ -213,7 +218,7 @@ func (m *mapping) bundles(limit int, send func([]stix.Object) error) (*stix.Repo
 	author := m.author.ID()
 	for _, threat := range m.threats {
 		for _, ind := range m.indicators {
-			r, err := m.conv.relationship("indicates", ind.ID(), threat.ID(), author, m.now, m.reportTLP)
+			r, err := m.conv.relationship("indicates", ind.ID(), threat.ID(), author, m.now, m.articleTLP)
 			if err != nil {
 				return nil, err
 			}
@@ -223,7 +228,7 @@ func (m *mapping) bundles(limit int, send func([]stix.Object) error) (*stix.Repo
 		}
 		for _, t := range m.targets {
 			for _, dst := range t.objects {
-				r, err := m.conv.relationship(t.typ, threat.ID(), dst.ID(), author, m.now, m.reportTLP)
+				r, err := m.conv.relationship(t.typ, threat.ID(), dst.ID(), author, m.now, m.articleTLP)
 				if err != nil {
 					return nil, err
 				}
@@ -233,7 +238,7 @@ func (m *mapping) bundles(limit int, send func([]stix.Object) error) (*stix.Repo
 			}
 		}
 	}
-	report, err := m.conv.report(m.article, refs, author, m.reportTLP)
+	report, err := m.conv.report(m.article, refs, author, m.now, m.articleTLP)
 	if err != nil {
 		return nil, err
 	}
@@ -254,11 +259,12 @@ func (c *Converter) mapArticle(a *Article, entities []Entity) (*mapping, error) 
 	res := &Result{}
 
 	values := c.indicatorValues(a, res)
-	reportAmber := false
-	for _, v := range values {
-		reportAmber = reportAmber || v.amber
-	}
-	reportTLP := tlpID(reportAmber)
+	// The report, the tag objects and the relationships from the threats are
+	// TLP:WHITE whatever their indicators' marking, as the Python connector's
+	// (its "any indicator TLP:AMBER" test compared a marking object with ids
+	// and never matched); TLP:AMBER for an article that is not public, which
+	// Python did not look at.
+	articleTLP := tlpID(a.Private)
 
 	// Threat and victim objects, from the tags.
 	var (
@@ -268,7 +274,7 @@ func (c *Converter) mapArticle(a *Article, entities []Entity) (*mapping, error) 
 	common := func(marked bool) stix.Common {
 		cm := stix.Common{CreatedByRef: author.ID(), Created: now, Modified: now}
 		if marked {
-			cm.ObjectMarkingRefs = []string{reportTLP}
+			cm.ObjectMarkingRefs = []string{articleTLP}
 		}
 		return cm
 	}
@@ -299,7 +305,9 @@ func (c *Converter) mapArticle(a *Article, entities []Entity) (*mapping, error) 
 			t.Common = common(true)
 			o = t
 		case EntityAttackPattern:
+			// The id hashes the ATT&CK id, which Python did not write.
 			ap := stix.NewAttackPattern(e.Name, e.MitreID)
+			ap.OmitMitreID = true
 			ap.Common = common(true)
 			o = ap
 		case EntityVulnerability:
@@ -341,7 +349,7 @@ func (c *Converter) mapArticle(a *Article, entities []Entity) (*mapping, error) 
 		ind.PatternVersion = "2.1"
 		ind.MainObservableType = v.value.mainType
 		ind.Common = stix.Common{
-			CreatedByRef: author.ID(), Created: created, Modified: created,
+			CreatedByRef: author.ID(), Created: created, Modified: modifiedAt(created, now),
 			Labels: a.labels(), ObjectMarkingRefs: []string{tlp},
 		}
 		indicators = append(indicators, ind)
@@ -366,7 +374,7 @@ func (c *Converter) mapArticle(a *Article, entities []Entity) (*mapping, error) 
 	// threats, the indicators (by pattern) and the targets are, and a
 	// relationship's id hashes its type, source and target.
 	m := &mapping{
-		res: res, conv: c, article: a, author: author, now: now, reportTLP: reportTLP,
+		res: res, conv: c, article: a, author: author, now: now, articleTLP: articleTLP,
 		base: concat(attackPatterns, vulnerabilities, intrusionSets, malwares, tools, sectors, countries,
 			indicators, observables, basedOn),
 		indicators: indicators,
@@ -376,25 +384,6 @@ func (c *Converter) mapArticle(a *Article, entities []Entity) (*mapping, error) 
 			{"targets", vulnerabilities},
 			{"uses", attackPatterns},
 		},
-	}
-	if m.empty() {
-		return m, nil
-	}
-	// The markings used: the report's, and TLP:WHITE when a public indicator
-	// sits in a TLP:AMBER report.
-	whiteUsed := !reportAmber
-	for _, v := range values {
-		whiteUsed = whiteUsed || !v.amber
-	}
-	for _, amber := range []bool{false, true} {
-		if amber && !reportAmber || !amber && !whiteUsed {
-			continue
-		}
-		mk, err := stix.TLPMarking(tlpName(amber))
-		if err != nil {
-			return nil, err
-		}
-		m.markings = append(m.markings, mk)
 	}
 	return m, nil
 }
@@ -442,7 +431,7 @@ func (c *Converter) relationship(typ, src, dst, author string, now time.Time, tl
 	return r, nil
 }
 
-func (c *Converter) report(a *Article, refs []string, author, tlp string) (*stix.Report, error) {
+func (c *Converter) report(a *Article, refs []string, author string, now time.Time, tlp string) (*stix.Report, error) {
 	published, ok := reportPublished(a)
 	if !ok {
 		return nil, ErrNoDate
@@ -459,7 +448,7 @@ func (c *Converter) report(a *Article, refs []string, author, tlp string) (*stix
 	r.ReportTypes = []string{"threat-report"}
 	r.ObjectRefs = refs
 	r.Common = stix.Common{
-		CreatedByRef: author, Created: created, Modified: created, Description: a.Summary,
+		CreatedByRef: author, Created: created, Modified: modifiedAt(created, now), Description: a.Summary,
 		Labels: a.labels(), Lang: "en", ObjectMarkingRefs: []string{tlp},
 		ExternalReferences: []stix.ExternalReference{{SourceName: a.referenceSource(), URL: a.Link, ExternalID: a.GUID}},
 	}
@@ -495,13 +484,6 @@ func tlpID(amber bool) string {
 	return stix.TLPWhiteID
 }
 
-func tlpName(amber bool) string {
-	if amber {
-		return stix.TLPAmber
-	}
-	return stix.TLPWhite
-}
-
 func concat(lists ...[]stix.Object) []stix.Object {
 	n := 0
 	for _, l := range lists {
@@ -512,4 +494,15 @@ func concat(lists ...[]stix.Object) []stix.Object {
 		out = append(out, l...)
 	}
 	return out
+}
+
+// modifiedAt is the modified time of an object created at created and built
+// at now: the processing time, as the stix2 library sets it, but never before
+// created (STIX requires modified >= created; an article dated in the future
+// or a clock behind the source's would otherwise give an invalid object).
+func modifiedAt(created, now time.Time) time.Time {
+	if now.Before(created) {
+		return created
+	}
+	return now
 }

@@ -3,6 +3,7 @@ package articles_test
 import (
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -65,61 +66,138 @@ func TestConvertPythonIDs(t *testing.T) {
 		"relationship--0bf4f32a-113f-5bd8-b6c1-c9911e26a4b8",
 		"report--06f7f4d5-6ebb-5588-ac3d-a2f98d46c36f", // "spam farm spotted in the wild" @ 2021-03-05T08:00:00+00:00
 		"identity--12206468-7cbe-566d-a9b5-c7b23a2e8818",
-		stix.TLPAmberID,
 	}
 	if d := cmp.Diff(want, ids); d != "" {
 		t.Errorf("ids (-want +got):\n%s", d)
 	}
 }
 
+// TestConvertTLP pins the corrected marking rules (issue 10): each indicator,
+// its observable and its based-on relationship carry its group's TLP; the
+// report, the tag objects and the relationships from the threats are
+// TLP:WHITE for a public article whatever its indicators (as the Python
+// connector), TLP:AMBER for an article that is not public; sectors and
+// countries carry none; no marking definition is in the bundle.
 func TestConvertTLP(t *testing.T) {
 	t.Parallel()
 	public := articles.IndicatorGroup{Type: "domain", Values: []string{"a.example"}, Source: "public"}
 	private := articles.IndicatorGroup{Type: "domain", Values: []string{"b.example"}, Source: "riskiq"}
-	entities := []articles.Entity{{Type: articles.EntityMalware, Name: "Emotet"}, {Type: articles.EntitySector, Name: "Finance"}}
+	entities := []articles.Entity{
+		{Type: articles.EntityMalware, Name: "Emotet"}, {Type: articles.EntitySector, Name: "Finance"},
+		{Type: articles.EntityAttackPattern, Name: "Spearphishing Attachment", MitreID: "T1566.001"},
+	}
 	tests := []struct {
-		name     string
-		groups   []articles.IndicatorGroup
-		report   string
-		markings []string
+		name          string
+		privateReport bool
+		groups        []articles.IndicatorGroup
+		article       string // the report's, the tag objects' and the threat relationships' marking
 	}{
-		{"all public", []articles.IndicatorGroup{public}, stix.TLPWhiteID, []string{stix.TLPWhiteID}},
-		{"one private", []articles.IndicatorGroup{public, private}, stix.TLPAmberID, []string{stix.TLPWhiteID, stix.TLPAmberID}},
-		{"all private", []articles.IndicatorGroup{private}, stix.TLPAmberID, []string{stix.TLPAmberID}},
-		{"tags only", nil, stix.TLPWhiteID, []string{stix.TLPWhiteID}},
+		{"all public", false, []articles.IndicatorGroup{public}, stix.TLPWhiteID},
+		{"one private", false, []articles.IndicatorGroup{public, private}, stix.TLPWhiteID},
+		{"all private", false, []articles.IndicatorGroup{private}, stix.TLPWhiteID},
+		{"tags only", false, nil, stix.TLPWhiteID},
+		{"private article, public indicators", true, []articles.IndicatorGroup{public}, stix.TLPAmberID},
+		{"private article, both", true, []articles.IndicatorGroup{public, private}, stix.TLPAmberID},
 	}
 	for _, tt := range tests {
-		res, err := articles.NewConverter(articles.Options{CreateObservables: true}, clockAt(fixedNow)).Convert(article(tt.groups...), entities)
+		a := article(tt.groups...)
+		a.Private = tt.privateReport
+		res, err := articles.NewConverter(articles.Options{CreateObservables: true}, clockAt(fixedNow)).Convert(a, entities)
 		if err != nil {
 			t.Fatal(err)
 		}
 		objs := byType(t, res)
 		refs := func(o map[string]any) []any { r, _ := o["object_marking_refs"].([]any); return r }
-		if got := refs(objs["report"][0]); len(got) != 1 || got[0] != tt.report {
-			t.Errorf("%s: report marking %v, want %s", tt.name, got, tt.report)
+		one := func(what string, o map[string]any, want string) {
+			t.Helper()
+			if got := refs(o); len(got) != 1 || got[0] != want {
+				t.Errorf("%s: %s marking %v, want %s", tt.name, what, got, want)
+			}
 		}
-		if got := refs(objs["malware"][0]); len(got) != 1 || got[0] != tt.report {
-			t.Errorf("%s: malware marking %v, want the report's %s", tt.name, got, tt.report)
+		one("report", objs["report"][0], tt.article)
+		one("malware", objs["malware"][0], tt.article)
+		one("attack pattern", objs["attack-pattern"][0], tt.article)
+		for _, id := range objs["identity"] {
+			if id["identity_class"] == "class" && refs(id) != nil {
+				t.Errorf("%s: sector marking %v, want none (as the Python connector)", tt.name, refs(id))
+			}
 		}
-		if got := refs(objs["identity"][0]); got != nil {
-			t.Errorf("%s: sector marking %v, want none (as the Python connector)", tt.name, got)
-		}
+		indicatorTLP := map[string]string{}
 		for _, ind := range objs["indicator"] {
 			want := stix.TLPAmberID
 			if strings.Contains(ind["pattern"].(string), "a.example") {
 				want = stix.TLPWhiteID
 			}
-			if got := refs(ind); len(got) != 1 || got[0] != want {
-				t.Errorf("%s: indicator %s marking %v, want %s", tt.name, ind["pattern"], got, want)
+			indicatorTLP[ind["id"].(string)] = want
+			one("indicator "+ind["pattern"].(string), ind, want)
+		}
+		for _, r := range objs["relationship"] {
+			want := tt.article
+			if r["relationship_type"] == "based-on" {
+				want = indicatorTLP[r["source_ref"].(string)]
+			}
+			one(r["relationship_type"].(string)+" relationship", r, want)
+		}
+		if got := len(objs["marking-definition"]); got != 0 {
+			t.Errorf("%s: %d marking definitions in the bundle, want none (as the Python connector)", tt.name, got)
+		}
+	}
+}
+
+// TestConvertModified pins the dates Python's stix2 library gives: reports
+// and indicators are created at the article's creation date and modified at
+// the processing time; the tag objects, the relationships and the author
+// are created and modified at the processing time. Ids do not depend on it.
+func TestConvertModified(t *testing.T) {
+	t.Parallel()
+	a := article(articles.IndicatorGroup{Type: "url", Values: []string{"https://example.com/evil.php"}, Source: "public"})
+	entities := []articles.Entity{{Type: articles.EntityMalware, Name: "Emotet"}}
+	var ids [2][]string
+	for i, now := range []time.Time{fixedNow, fixedNow.Add(36 * time.Hour)} {
+		res, err := articles.NewConverter(articles.Options{CreateObservables: true}, clockAt(now)).Convert(a, entities)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantNow := now.Format("2006-01-02T15:04:05.000Z")
+		for typ, objs := range byType(t, res) {
+			for _, o := range objs {
+				ids[i] = append(ids[i], o["id"].(string))
+				if typ == "url" {
+					continue
+				}
+				wantCreated := wantNow
+				if typ == "report" || typ == "indicator" {
+					wantCreated = "2021-03-05T15:31:02.000Z"
+				}
+				if o["created"] != wantCreated || o["modified"] != wantNow {
+					t.Errorf("now %s: %s created %v modified %v, want %s and %s", wantNow, typ, o["created"], o["modified"], wantCreated, wantNow)
+				}
 			}
 		}
-		var markings []string
-		for _, m := range objs["marking-definition"] {
-			markings = append(markings, m["id"].(string))
-		}
-		if d := cmp.Diff(tt.markings, markings); d != "" {
-			t.Errorf("%s: marking definitions (-want +got):\n%s", tt.name, d)
-		}
+	}
+	slices.Sort(ids[0])
+	slices.Sort(ids[1])
+	if d := cmp.Diff(ids[0], ids[1]); d != "" {
+		t.Errorf("ids depend on the processing time (-first +second):\n%s", d)
+	}
+}
+
+// TestConvertAttackPatternProperties pins an attack pattern found by its
+// ATT&CK id as the Python connector echoes it: the id hashes the ATT&CK id,
+// the object has no x_mitre_id.
+func TestConvertAttackPatternProperties(t *testing.T) {
+	t.Parallel()
+	entities := []articles.Entity{{Type: articles.EntityAttackPattern, Name: "Spearphishing Attachment", MitreID: "T1566.001"}}
+	res, err := articles.NewConverter(articles.Options{}, clockAt(fixedNow)).Convert(article(), entities)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ap := byType(t, res)["attack-pattern"][0]
+	if ap["id"] != "attack-pattern--6b3d6efe-0d48-5d0d-875a-086b0d02d110" {
+		t.Errorf("attack pattern id %v, want pycti's AttackPattern.generate_id(name, x_mitre_id)", ap["id"])
+	}
+	if _, ok := ap["x_mitre_id"]; ok {
+		t.Errorf("attack pattern has x_mitre_id %v, want none (as the Python connector)", ap["x_mitre_id"])
 	}
 }
 
@@ -260,6 +338,26 @@ func TestTagLookupValue(t *testing.T) {
 	} {
 		if got := articles.TagLookupValue(in); got != want {
 			t.Errorf("TagLookupValue(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestConvertModifiedNeverBeforeCreated: with a clock behind the article's
+// date (a source dated in the future, a skewed host), modified is the
+// creation time instead of an invalid earlier time.
+func TestConvertModifiedNeverBeforeCreated(t *testing.T) {
+	t.Parallel()
+	a := article(articles.IndicatorGroup{Type: "url", Values: []string{"https://example.com/evil.php"}, Source: "public"})
+	early := a.Created.Add(-48 * time.Hour)
+	res, err := articles.NewConverter(articles.Options{CreateObservables: true}, clockAt(early)).Convert(a, nil)
+	if err != nil {
+		t.Fatalf("Convert() with a clock before the article = %v", err)
+	}
+	for _, typ := range []string{"report", "indicator"} {
+		for _, o := range byType(t, res)[typ] {
+			if o["modified"] != o["created"] {
+				t.Errorf("%s created %v modified %v, want modified = created", typ, o["created"], o["modified"])
+			}
 		}
 	}
 }

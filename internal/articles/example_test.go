@@ -9,8 +9,8 @@ import (
 
 // An article with one private URL and a tag naming a known malware maps to
 // the indicator, its observable, the malware, their relationships, the
-// report, the author and the TLP:AMBER marking, with the Python connector's
-// ids.
+// report and the author, with the Python connector's ids (no marking
+// definition: the platform knows the TLP ones).
 func ExampleConverter_Convert() {
 	a := &articles.Article{
 		GUID: "e86878b1", Title: "Spam Farm Spotted in the Wild",
@@ -37,5 +37,4 @@ func ExampleConverter_Convert() {
 	// relationship--0caf137d-3ff5-5077-8b27-00e3b7d72f20
 	// report--06f7f4d5-6ebb-5588-ac3d-a2f98d46c36f
 	// identity--12206468-7cbe-566d-a9b5-c7b23a2e8818
-	// marking-definition--f88d31f6-486f-44da-b317-01333bde0b82
 }

@@ -69,6 +69,7 @@ func fromPassiveTotal(a *passivetotal.Article) Article {
 		GUID: a.GUID, Title: a.Title, Summary: a.Summary, Content: a.Content, Link: a.Link,
 		Created: a.CreatedDate, CreatedRaw: a.RawCreatedDate,
 		Published: a.PublishedDate, PublishedRaw: a.RawPublishedDate,
+		Private:    a.Type != "public",
 		Tags:       a.Tags,
 		Indicators: make([]IndicatorGroup, len(a.Indicators)),
 	}
@@ -92,7 +93,7 @@ func (e *authError) Unwrap() []error { return []error{ErrAuth, e.err} }
 // missing article but a wrong endpoint: say which setting to check.
 func listError(err error) error {
 	if errors.Is(err, passivetotal.ErrNotFound) {
-		return fmt.Errorf("the article list answered 404: check RISKIQ_BASE_URL, which must end with /v2 (e.g. https://api.riskiq.net/pt/v2): %w", err)
+		return fmt.Errorf("the article list answered 404: check RISKIQ_BASE_URL, the API root (e.g. https://api.riskiq.net/pt or https://api.riskiq.net/pt/v2): %w", err)
 	}
 	return sourceError(err)
 }

@@ -433,8 +433,8 @@ func TestRunBigArticleInSlices(t *testing.T) {
 	}
 	got := map[string]any{}
 	for i, b := range bundles {
-		if len(b.Objects) > articles.MaxBundleObjects+3 { // the author and up to two markings
-			t.Errorf("bundle %d holds %d objects, want at most %d and the author and markings", i+1, len(b.Objects), articles.MaxBundleObjects)
+		if len(b.Objects) > articles.MaxBundleObjects+2 { // the author and the report
+			t.Errorf("bundle %d holds %d objects, want at most %d and the author and the report", i+1, len(b.Objects), articles.MaxBundleObjects)
 		}
 		if (b.Article != "") != (i == len(bundles)-1) {
 			t.Errorf("bundle %d of %d: report %q, want the report in the last one only", i+1, len(bundles), b.Article)

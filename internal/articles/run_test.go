@@ -317,7 +317,7 @@ func TestRunRemoteReset(t *testing.T) {
 	if err := c.importer(t, src, p, lister).Run(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	if len(p.bundles) != sent+4 || len(p.works) != 2 || p.works[1].Message != "5 articles read, 4 reports sent (116 objects), 1 without indicators or known entities" {
+	if len(p.bundles) != sent+4 || len(p.works) != 2 || p.works[1].Message != "5 articles read, 4 reports sent (109 objects), 1 without indicators or known entities" {
 		t.Errorf("after the reset: %d bundles, works %+v; want every article imported again", len(p.bundles)-sent, p.works)
 	}
 }
@@ -346,7 +346,7 @@ func TestRunConcurrentFailure(t *testing.T) {
 	if err := next.importer(t, src, p, lister).Run(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	if p.works[1].Message != "4 articles read, 2 reports sent (57 objects), 1 already imported, 1 without indicators or known entities" {
+	if p.works[1].Message != "4 articles read, 2 reports sent (53 objects), 1 already imported, 1 without indicators or known entities" {
 		t.Errorf("second work = %+v", p.works[1])
 	}
 }
@@ -422,7 +422,7 @@ func TestRunMetrics(t *testing.T) {
 	if err := im.Run(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	for name, want := range map[string]string{"runs_total": "1", "records_sent_total": "116", `state{state="idle"}`: "1", `state{state="running"}`: "0"} {
+	for name, want := range map[string]string{"runs_total": "1", "records_sent_total": "109", `state{state="idle"}`: "1", `state{state="running"}`: "0"} {
 		if got := scrape(t, m, name); got != want {
 			t.Errorf("%s = %s, want %s", name, got, want)
 		}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/riskiq-opencti/connectors/internal/defenderti"
 	"github.com/riskiq-opencti/connectors/internal/launch"
+	"github.com/riskiq-opencti/connectors/internal/passivetotal"
 	"github.com/riskiq-opencti/connectors/opencti/config"
 	"github.com/riskiq-opencti/connectors/opencti/scrub"
 )
@@ -30,7 +31,9 @@ const (
 // Settings are the connector's own settings (the riskiq section).
 type Settings struct {
 	// BaseURL is RISKIQ_BASE_URL, the API root with its version segment,
-	// trailing slashes removed.
+	// trailing slashes removed: "/v2" is appended when missing, so the
+	// enrichment connector's spelling (https://api.riskiq.net/pt) works too
+	// and one environment file serves both connectors.
 	BaseURL string
 	// User is RISKIQ_USER, the account e-mail address.
 	User string
@@ -120,10 +123,10 @@ var Variables = slices.Concat([]launch.Variable{
 	{Env: "RISKIQ_PASSWORD", Key: "riskiq.password", Mandatory: true},
 	{Env: "RISKIQ_CREATE_OBSERVABLES", Key: "riskiq.create_observables", Default: "true"},
 	{Env: "RISKIQ_INTERVAL_SEC", Key: "riskiq.interval_sec", Default: "86400"},
-	{Env: "RISKIQ_IMPORT_FROM_TIMESTAMP", Key: "riskiq.import_from_timestamp"},
+	{Env: "RISKIQ_IMPORT_FROM_TIMESTAMP", Key: "riskiq.import_from_timestamp", Type: "integer"},
 }, defenderti.Variables(), []launch.Variable{
-	{Env: EnvDefenderWindow, Key: keyDefenderWindow, Default: strconv.Itoa(int(DefaultDefenderImportWindow / (24 * time.Hour)))},
-	{Env: EnvDefenderOverlap, Key: keyDefenderOverlap, Default: strconv.Itoa(int(DefaultDefenderOverlap / time.Second))},
+	{Env: EnvDefenderWindow, Key: keyDefenderWindow, Type: "integer", Default: strconv.Itoa(int(DefaultDefenderImportWindow / (24 * time.Hour)))},
+	{Env: EnvDefenderOverlap, Key: keyDefenderOverlap, Type: "integer", Default: strconv.Itoa(int(DefaultDefenderOverlap / time.Second))},
 	{Env: EnvDefenderTLPOSINT, Key: keyDefenderTLPOSINT, Default: tlpClear},
 	{Env: EnvDefenderTLPMS, Key: keyDefenderTLPMS, Default: defaultDefenderTLPMS},
 })
@@ -226,6 +229,8 @@ func LoadSettings(src *config.Source) Settings {
 		// scrub.URL prints the URL without its credentials, parsed or not.
 		src.AddProblem(&config.Problem{Env: "RISKIQ_BASE_URL", Key: "riskiq.base_url", Value: scrub.URL(s.BaseURL),
 			Reason: "must be an http(s) URL without credentials or query, e.g. " + DefaultBaseURL})
+	} else {
+		s.BaseURL = passivetotal.JoinVersion(s.BaseURL)
 	}
 	return s
 }

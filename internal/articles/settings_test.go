@@ -260,3 +260,22 @@ func TestLoadDefenderProblems(t *testing.T) {
 		t.Errorf("RISKIQ_SOURCE=graph: Validate() = %v", err)
 	}
 }
+
+// TestLoadBaseURLSpellings: RISKIQ_BASE_URL with or without its /v2 segment
+// (the import and the enrichment connectors' defaults), so one environment
+// file serves both connectors.
+func TestLoadBaseURLSpellings(t *testing.T) {
+	t.Parallel()
+	for _, base := range []string{
+		"https://api.riskiq.net/pt", "https://api.riskiq.net/pt/", "https://api.riskiq.net/pt/v2", "https://api.riskiq.net/pt/v2//",
+	} {
+		src := source(t, with(map[string]string{"RISKIQ_BASE_URL": base}), "")
+		_, s := articles.Load(src)
+		if err := src.Validate(); err != nil {
+			t.Fatalf("RISKIQ_BASE_URL=%s: Validate() = %v", base, err)
+		}
+		if s.BaseURL != "https://api.riskiq.net/pt/v2" {
+			t.Errorf("RISKIQ_BASE_URL=%s: BaseURL = %s, want https://api.riskiq.net/pt/v2", base, s.BaseURL)
+		}
+	}
+}

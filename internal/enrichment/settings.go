@@ -66,7 +66,9 @@ var Variables = append([]launch.Variable{
 	{Env: "CONNECTOR_METRICS_PORT", Key: "connector.metrics_port", Default: "9095"},
 	{Env: "RISKIQ_USERNAME", Key: "riskiq.username", Mandatory: true},
 	{Env: "RISKIQ_API_KEY", Key: "riskiq.api_key", Mandatory: true},
-	{Env: "RISKIQ_MAX_TLP", Key: "riskiq.max_tlp"},
+	{Env: "RISKIQ_MAX_TLP", Key: "riskiq.max_tlp", Enum: []string{
+		stix.TLPClear, stix.TLPWhite, stix.TLPGreen, stix.TLPAmber, stix.TLPAmberStrict, stix.TLPRed,
+	}},
 	{Env: "RISKIQ_IMPORT_LAST_SEEN_TIME_WINDOW", Key: "riskiq.import_last_seen_time_window", Default: "P30D"},
 	{Env: "RISKIQ_BASE_URL", Key: "riskiq.base_url", Default: DefaultBaseURL},
 	hostReputation,

@@ -98,8 +98,17 @@ func (c Command) Prepare(args []string, env config.LookupEnv, stdout, stderr io.
 // Variable documents one configuration variable of a connector: its
 // environment name, its config.yml key (section.key) and its default as the
 // README states them. The README table and config.yml.sample are checked
-// against these (launchtest.CheckDocs).
+// against these (launchtest.CheckDocs), and the connector's
+// __metadata__/connector_config_schema.json is generated from them and the
+// README's descriptions (ConfigSchema, launchtest.CheckConfigSchema).
 type Variable struct {
 	Env, Key, Default string
 	Mandatory         bool
+	// Type is the JSON-schema type of the value in
+	// connector_config_schema.json when the default does not tell it (see
+	// [Variable.SchemaType]); usually empty.
+	Type string
+	// Enum lists the accepted values when they are a closed set; empty
+	// otherwise.
+	Enum []string
 }

@@ -438,7 +438,7 @@ func (c *Client) do(ctx context.Context, query string, vars, out any) error {
 		if !idempotent && mayHaveReached(err) {
 			// Sending it again could apply it twice (issue 9: a retried
 			// addExpectations left works waiting for twice their parts).
-			c.logger.WarnContext(ctx, "graphql_not_retried",
+			c.logger.WarnContext(ctx, "GraphQL mutation failed after it may have reached the platform, not retried",
 				slog.String("operation", op),
 				slog.Int("attempt", attempt),
 				slog.Any("error", c.sanitize(err)))
@@ -448,7 +448,7 @@ func (c *Client) do(ctx context.Context, query string, vars, out any) error {
 			return c.sanitize(err)
 		}
 		delay := c.backoff(attempt)
-		c.logger.WarnContext(ctx, "graphql_retry",
+		c.logger.WarnContext(ctx, "GraphQL request failed, retrying",
 			slog.String("operation", op),
 			slog.Int("attempt", attempt),
 			slog.Duration("delay", delay),
@@ -544,7 +544,7 @@ func (c *Client) attempt(ctx context.Context, op string, n int, body []byte, ext
 		_, _ = io.CopyN(io.Discard, resp.Body, 4<<10)
 		_ = resp.Body.Close()
 	}()
-	c.logger.DebugContext(ctx, "graphql_response",
+	c.logger.DebugContext(ctx, "GraphQL response received",
 		slog.String("operation", op),
 		slog.Int("attempt", n),
 		slog.Int("status", resp.StatusCode),

@@ -388,7 +388,7 @@ func TestRetryHonoursContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	// Cancel once the first attempt failed and the (hour-long) wait for the second began.
-	c := f.client(WithRetry(5, time.Hour), WithLogger(onLog("graphql_retry", cancel)))
+	c := f.client(WithRetry(5, time.Hour), WithLogger(onLog("GraphQL request failed, retrying", cancel)))
 	_, err := c.HealthCheck(ctx)
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("error = %v, want context.Canceled", err)
@@ -476,7 +476,7 @@ func TestTokenNeverLeaks(t *testing.T) {
 		if strings.Contains(err.Error(), testToken) || strings.Contains(logs.String(), testToken) {
 			t.Errorf("token leaked: %v / %s", err, logs.String())
 		}
-		if !strings.Contains(logs.String(), `"msg":"graphql_retry"`) {
+		if !strings.Contains(logs.String(), `"msg":"GraphQL request failed, retrying"`) {
 			t.Errorf("no retry log record: %s", logs.String())
 		}
 	})

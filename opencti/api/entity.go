@@ -60,7 +60,9 @@ type Marking struct {
 	Modified string `json:"modified"`
 }
 
-// Identity is an author or organization of an entity.
+// Identity is an author or organization of an entity. The fields after
+// IdentityClass are read for the author (createdBy) only, those pycti reads
+// to export it; they are empty for organizations.
 type Identity struct {
 	// ID is the internal id.
 	ID string `json:"id"`
@@ -72,6 +74,39 @@ type Identity struct {
 	Name string `json:"name"`
 	// IdentityClass is e.g. organization.
 	IdentityClass string `json:"identity_class"`
+	// SpecVersion is the STIX spec_version.
+	SpecVersion string `json:"spec_version"`
+	// Description is the description.
+	Description string `json:"description"`
+	// Roles are the STIX roles.
+	Roles []string `json:"roles"`
+	// ContactInformation is contact_information.
+	ContactInformation string `json:"contact_information"`
+	// Aliases are x_opencti_aliases.
+	Aliases []string `json:"x_opencti_aliases"`
+	// Created and Modified are the STIX dates as returned.
+	Created  string `json:"created"`
+	Modified string `json:"modified"`
+	// Labels are the identity's labels (objectLabel).
+	Labels []Label `json:"objectLabel"`
+	// Reliability is x_opencti_reliability.
+	Reliability string `json:"x_opencti_reliability"`
+	// OrganizationType is x_opencti_organization_type (organizations).
+	OrganizationType string `json:"x_opencti_organization_type"`
+	// Firstname and Lastname are x_opencti_firstname and
+	// x_opencti_lastname (individuals).
+	Firstname string `json:"x_opencti_firstname"`
+	Lastname  string `json:"x_opencti_lastname"`
+}
+
+// Label is a label of an identity.
+type Label struct {
+	// ID is the internal id.
+	ID string `json:"id"`
+	// Value is the label's text.
+	Value string `json:"value"`
+	// Color is the label's colour.
+	Color string `json:"color"`
 }
 
 // ExternalReference is an external reference of an entity.

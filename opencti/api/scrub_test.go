@@ -109,7 +109,7 @@ func TestRedirectToAnotherOriginRefused(t *testing.T) {
 			t.Fatalf("the other origin was called, with Authorization %q and X-Api-Key %q", h.Get("Authorization"), h.Get("X-Api-Key"))
 		default:
 		}
-		if strings.Contains(logs.String(), "graphql_retry") {
+		if strings.Contains(logs.String(), "GraphQL request failed, retrying") {
 			t.Errorf("a refused redirect was retried: %s", logs)
 		}
 		for _, s := range []string{err.Error(), logs.String()} {
@@ -166,7 +166,7 @@ func TestURLQueryNotPrinted(t *testing.T) {
 	if err == nil {
 		t.Fatal("want an error")
 	}
-	if !strings.Contains(logs.String(), "graphql_retry") {
+	if !strings.Contains(logs.String(), "GraphQL request failed, retrying") {
 		t.Fatalf("no retry log: %s", logs)
 	}
 	for _, s := range []string{err.Error(), fmt.Sprintf("%+v", err), logs.String()} {

@@ -142,7 +142,7 @@ func TestIntegrationPublishBatchLostConfirms(t *testing.T) {
 	if retries != 1 {
 		t.Errorf("%d retries, want 1", retries)
 	}
-	if got := rec.count("publisher_connected"); got != 2 {
+	if got := rec.count("Publisher connected to RabbitMQ"); got != 2 {
 		t.Errorf("publisher connected %d times, want 2", got)
 	}
 	// The first window reached the queue before the kill, then everything was published
@@ -208,7 +208,7 @@ func TestIntegrationPublishBatchReconnect(t *testing.T) {
 	plat.waitReady(ctx, plat.ready()+2000)
 	stopped.Store(true)
 	wg.Wait()
-	if got := rec.count("publisher_connected"); got < 2 {
+	if got := rec.count("Publisher connected to RabbitMQ"); got < 2 {
 		t.Errorf("publisher connected %d times, want a reconnection", got)
 	}
 
@@ -363,7 +363,7 @@ func TestIntegrationPublishBatchConfirmTimeout(t *testing.T) {
 	if retries != 2 {
 		t.Errorf("%d retries, want 2", retries)
 	}
-	if c, s := rec.count("publisher_connected"), sessions.Load(); c != 2 || s != 2 {
+	if c, s := rec.count("Publisher connected to RabbitMQ"), sessions.Load(); c != 2 || s != 2 {
 		t.Errorf("publisher connected %d times (%d sessions), want 2: a new connection after each confirm timeout", c, s)
 	}
 }

@@ -124,14 +124,14 @@ func (c *Consumer) Run(ctx context.Context, h Handler) error {
 		if err == nil {
 			attempt = 0
 			bo.reset()
-			logger.Info("consumer_started", slog.Int("prefetch", c.prefetch))
+			logger.Info("Consumer started", slog.Int("prefetch", c.prefetch))
 			err = r.serve(ctx, s)
 			if ctx.Err() != nil {
 				current = s
 				break
 			}
 			s.close()
-			logger.Warn("consumer_connection_lost", slog.Any("error", err))
+			logger.Warn("Consumer connection to RabbitMQ lost", slog.Any("error", err))
 		} else {
 			if ctx.Err() != nil {
 				break
@@ -144,10 +144,10 @@ func (c *Consumer) Run(ctx context.Context, h Handler) error {
 			if isAuthError(err) {
 				level = slog.LevelError
 			}
-			logger.Log(ctx, level, "consumer_connect_failed", slog.Int("attempt", attempt), slog.Any("error", err))
+			logger.Log(ctx, level, "Consumer could not connect to RabbitMQ", slog.Int("attempt", attempt), slog.Any("error", err))
 		}
 		delay := bo.next()
-		logger.Info("consumer_reconnecting", slog.Duration("retry_in", delay))
+		logger.Info("Reconnecting to RabbitMQ", slog.Duration("retry_in", delay))
 		if !sleepCtx(ctx, delay) {
 			break
 		}
@@ -243,7 +243,7 @@ func (r *consumerRun) handle(d *Delivery) {
 		defer func() {
 			if p := recover(); p != nil {
 				panicked = true
-				r.logger.Error("handler_panicked", slog.Uint64("delivery_tag", d.DeliveryTag),
+				r.logger.Error("Message handler panicked", slog.Uint64("delivery_tag", d.DeliveryTag),
 					slog.String("panic", fmt.Sprint(p)), slog.String("stack", string(debug.Stack())))
 			}
 		}()
@@ -259,7 +259,7 @@ func (r *consumerRun) handle(d *Delivery) {
 	}
 	requeue := !d.Redelivered
 	err := d.Reject(requeue)
-	r.logger.Error("handler_did_not_settle", slog.Uint64("delivery_tag", d.DeliveryTag),
+	r.logger.Error("Message handler neither acknowledged nor rejected its message", slog.Uint64("delivery_tag", d.DeliveryTag),
 		slog.Bool("panicked", panicked), slog.Bool("requeued", requeue), slog.Any("error", err))
 }
 
@@ -268,7 +268,7 @@ func (r *consumerRun) handle(d *Delivery) {
 func (r *consumerRun) shutdown(s *consumerSession, cancelHandlers context.CancelFunc) {
 	if s != nil && !s.isLost() {
 		if err := s.ch.Cancel(s.tag, false); err != nil {
-			r.logger.Warn("consumer_cancel_failed", slog.Any("error", err))
+			r.logger.Warn("Cancelling the consumer failed", slog.Any("error", err))
 		}
 	}
 	done := make(chan struct{})
@@ -277,25 +277,25 @@ func (r *consumerRun) shutdown(s *consumerSession, cancelHandlers context.Cancel
 		close(done)
 	}()
 	if n := r.inFlight.Load(); n > 0 {
-		r.logger.Info("consumer_stopping", slog.Int64("in_flight", n), slog.Duration("grace_period", r.c.grace))
+		r.logger.Info("Consumer stopping, waiting for the messages in flight", slog.Int64("in_flight", n), slog.Duration("grace_period", r.c.grace))
 	}
 	grace := time.NewTimer(r.c.grace)
 	defer grace.Stop()
 	select {
 	case <-done:
 	case <-grace.C:
-		r.logger.Warn("consumer_grace_period_expired", slog.Int64("in_flight", r.inFlight.Load()))
+		r.logger.Warn("Shutdown grace period expired with messages in flight", slog.Int64("in_flight", r.inFlight.Load()))
 		cancelHandlers()
 		abandon := time.NewTimer(abandonTimeout)
 		defer abandon.Stop()
 		select {
 		case <-done:
 		case <-abandon.C:
-			r.logger.Error("consumer_handlers_abandoned", slog.Int64("in_flight", r.inFlight.Load()))
+			r.logger.Error("Message handlers abandoned at shutdown", slog.Int64("in_flight", r.inFlight.Load()))
 		}
 	}
 	if s != nil {
 		s.close()
 	}
-	r.logger.Info("consumer_stopped")
+	r.logger.Info("Consumer stopped")
 }

@@ -79,7 +79,7 @@ func TestConsumerRunsOnceAtATime(t *testing.T) {
 	stop := runConsumer(t, c, func(context.Context, *Delivery) {})
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
-	rec.waitFor(ctx, t, "consumer_connect_failed", 2)
+	rec.waitFor(ctx, t, "Consumer could not connect to RabbitMQ", 2)
 	if err := c.Run(ctx, func(context.Context, *Delivery) {}); err == nil || !strings.Contains(err.Error(), "already running") {
 		t.Errorf("second Run() error = %v, want already running", err)
 	}
@@ -209,7 +209,7 @@ func TestIntegrationConsumeUnsettled(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	got := receive(ctx, t, seen, 4)
-	rec.waitFor(ctx, t, "handler_did_not_settle", 4)
+	rec.waitFor(ctx, t, "Message handler neither acknowledged nor rejected its message", 4)
 	if err := stop(); err != nil {
 		t.Errorf("Run() = %v, want nil", err)
 	}
@@ -218,8 +218,8 @@ func TestIntegrationConsumeUnsettled(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("deliveries mismatch (-want +got):\n%s", diff)
 	}
-	if n := rec.count("handler_panicked"); n != 2 {
-		t.Errorf("handler_panicked logged %d times, want 2", n)
+	if n := rec.count("Message handler panicked"); n != 2 {
+		t.Errorf("Message handler panicked logged %d times, want 2", n)
 	}
 	if n := plat.ready(); n != 0 {
 		t.Errorf("%d messages left in the queue, want 0 (dropped after one requeue)", n)
@@ -250,7 +250,7 @@ func TestIntegrationConsumeQueueDeleted(t *testing.T) {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx, func(context.Context, *Delivery) {}) }()
-	rec.waitFor(ctx, t, "consumer_started", 1)
+	rec.waitFor(ctx, t, "Consumer started", 1)
 	if _, err := plat.ch.QueueDelete(plat.queue, false, false, false); err != nil {
 		t.Fatalf("delete queue: %v", err)
 	}
@@ -262,7 +262,7 @@ func TestIntegrationConsumeQueueDeleted(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("Run() did not return after the queue was deleted")
 	}
-	if n := rec.count("consumer_connection_lost"); n != 1 {
+	if n := rec.count("Consumer connection to RabbitMQ lost"); n != 1 {
 		t.Errorf("consumer_connection_lost logged %d times, want 1", n)
 	}
 }
@@ -279,12 +279,12 @@ func TestIntegrationConsumerSecretNeverLogged(t *testing.T) {
 	stop := runConsumer(t, c, func(context.Context, *Delivery) {})
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	rec.waitFor(ctx, t, "consumer_reconnecting", 1) // each refusal takes the broker about 3 s
+	rec.waitFor(ctx, t, "Reconnecting to RabbitMQ", 1) // each refusal takes the broker about 3 s
 	if err := stop(); err != nil {
 		t.Errorf("Run() = %v after cancellation, want nil", err)
 	}
 	logs := rec.text()
-	if !strings.Contains(logs, "ERROR consumer_connect_failed") {
+	if !strings.Contains(logs, "ERROR Consumer could not connect to RabbitMQ") {
 		t.Errorf("refused credentials not logged at error level:\n%s", logs)
 	}
 	if strings.Contains(logs, secret) {
@@ -344,7 +344,7 @@ func TestIntegrationConsumerReconnect(t *testing.T) {
 	if n := killConnections(t, cfg); n != 1 {
 		t.Fatalf("killed %d connections named %s, want 1", n, cfg.ConnectionName)
 	}
-	rec.waitFor(ctx, t, "consumer_connection_lost", 1)
+	rec.waitFor(ctx, t, "Consumer connection to RabbitMQ lost", 1)
 	close(release)
 
 	distinct := map[string]bool{}
@@ -367,7 +367,7 @@ func TestIntegrationConsumerReconnect(t *testing.T) {
 	if redelivered < prefetch {
 		t.Errorf("%d redeliveries, want at least %d", redelivered, prefetch)
 	}
-	if n := rec.count("consumer_started"); n < 2 {
+	if n := rec.count("Consumer started"); n < 2 {
 		t.Errorf("consumer started %d times, want a restart", n)
 	}
 	if n := plat.ready(); n != 0 {
@@ -404,7 +404,7 @@ func TestIntegrationConsumerStopWaitsForHandlers(t *testing.T) {
 
 	stopped := make(chan error, 1)
 	go func() { stopped <- stop() }()
-	rec.waitFor(ctx, t, "consumer_stopping", 1) // consumer cancelled, Run now waits
+	rec.waitFor(ctx, t, "Consumer stopping, waiting for the messages in flight", 1) // consumer cancelled, Run now waits
 	close(release)
 	if err := <-stopped; err != nil {
 		t.Errorf("Run() = %v, want nil", err)
@@ -444,11 +444,11 @@ func TestIntegrationConsumerStopInFlight(t *testing.T) {
 			t.Errorf("handler context error = %v, want context.Canceled", err)
 		}
 	}
-	if n := rec.count("consumer_grace_period_expired"); n != 1 {
-		t.Errorf("consumer_grace_period_expired logged %d times, want 1", n)
+	if n := rec.count("Shutdown grace period expired with messages in flight"); n != 1 {
+		t.Errorf("grace period expiry logged %d times, want 1", n)
 	}
-	if n := rec.count("handler_did_not_settle"); n != 0 {
-		t.Errorf("handler_did_not_settle logged %d times while stopping, want 0", n)
+	if n := rec.count("Message handler neither acknowledged nor rejected its message"); n != 0 {
+		t.Errorf("unsettled message logged %d times while stopping, want 0", n)
 	}
 
 	type event struct {

@@ -61,7 +61,7 @@ func ExampleConsumer_Run() {
 		_ = d.Ack()
 	})
 	if err != nil {
-		logger.Error("consumer_failed", slog.Any("error", err))
+		logger.Error("Consumer failed", slog.Any("error", err))
 	}
 }
 

@@ -131,7 +131,7 @@ func (p *Publisher) retry(ctx context.Context, exchange, routingKey string, tota
 		progressed, err := attempt()
 		if err == nil {
 			if n > 1 {
-				p.logger.Info("publish_recovered", slog.String("exchange", exchange), slog.Int("attempts", n), slog.Int("messages", total))
+				p.logger.Info("Publishing recovered", slog.String("exchange", exchange), slog.Int("attempts", n), slog.Int("messages", total))
 			}
 			return nil
 		}
@@ -154,7 +154,7 @@ func (p *Publisher) retry(ctx context.Context, exchange, routingKey string, tota
 		if isAuthError(err) {
 			level = slog.LevelError
 		}
-		p.logger.Log(ctx, level, "publish_retry", slog.String("exchange", exchange), slog.Int("attempt", n),
+		p.logger.Log(ctx, level, "Publishing failed, retrying", slog.String("exchange", exchange), slog.Int("attempt", n),
 			slog.Int("unconfirmed", left()), slog.Duration("retry_in", delay), slog.Any("error", err))
 		if !p.sleep(ctx, delay) {
 			if ctx.Err() != nil {
@@ -291,7 +291,7 @@ func (p *Publisher) session(ctx context.Context) (*session, error) {
 	p.mu.Unlock()
 	if old != nil {
 		old.close()
-		p.logger.Warn("publisher_connection_lost", slog.Any("error", old.lossErr()))
+		p.logger.Warn("Publisher connection to RabbitMQ lost", slog.Any("error", old.lossErr()))
 	}
 
 	dialCtx, cancel := context.WithCancel(ctx)
@@ -323,7 +323,7 @@ func (p *Publisher) session(ctx context.Context) (*session, error) {
 		return nil, ErrClosed
 	}
 	p.sess = s
-	p.logger.Info("publisher_connected", slog.String("broker", p.cfg.String()))
+	p.logger.Info("Publisher connected to RabbitMQ", slog.String("broker", p.cfg.String()))
 	return s, nil
 }
 
@@ -369,7 +369,7 @@ func (p *Publisher) Close() error {
 			s.close()
 		}
 		<-p.dialing
-		p.logger.Debug("publisher_closed")
+		p.logger.Debug("Publisher closed")
 	})
 	return nil
 }

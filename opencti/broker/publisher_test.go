@@ -176,7 +176,7 @@ func TestIntegrationPublishConfirmTimeout(t *testing.T) {
 		t.Errorf("%d retries, want 2", n)
 	}
 	// One connection per attempt: each confirm timeout dropped the connection.
-	if c, s := rec.count("publisher_connected"), sessions.Load(); c != 2 || s != 2 {
+	if c, s := rec.count("Publisher connected to RabbitMQ"), sessions.Load(); c != 2 || s != 2 {
 		t.Errorf("publisher connected %d times (%d sessions), want 2", c, s)
 	}
 }
@@ -267,7 +267,7 @@ func TestIntegrationPublisherSecretNeverLogged(t *testing.T) {
 		t.Fatalf("Publish() with a wrong password error = %v, want context.Canceled", err)
 	}
 	logs := rec.text()
-	if !strings.Contains(logs, "ERROR publish_retry") {
+	if !strings.Contains(logs, "ERROR Publishing failed, retrying") {
 		t.Errorf("refused credentials not logged at error level:\n%s", logs)
 	}
 	if strings.Contains(err.Error(), secret) || strings.Contains(logs, secret) {
@@ -327,7 +327,7 @@ func TestIntegrationPublisherReconnect(t *testing.T) {
 	killed.Store(true)
 	wg.Wait()
 
-	if got := rec.count("publisher_connected"); got < 2 {
+	if got := rec.count("Publisher connected to RabbitMQ"); got < 2 {
 		t.Errorf("publisher connected %d times, want a reconnection", got)
 	}
 	inQueue := map[string]int{}

@@ -106,9 +106,9 @@ func (s *session) watch(logger *slog.Logger, connClosed, chClosed chan *amqp.Err
 				continue
 			}
 			if b.Active {
-				logger.Warn("broker_blocked_publishing", slog.String("reason", b.Reason))
+				logger.Warn("RabbitMQ blocked publishing", slog.String("reason", b.Reason))
 			} else {
-				logger.Info("broker_unblocked_publishing")
+				logger.Info("RabbitMQ unblocked publishing")
 			}
 			s.setBlocked(b.Active)
 		}

@@ -230,7 +230,11 @@ func (m *Metrics) ServeListener(ctx context.Context, ln net.Listener, log *slog.
 	}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
-	log.Info("Exposing metrics", "address", ln.Addr().String())
+	attrs := []any{"address", ln.Addr().String()}
+	if tcp, ok := ln.Addr().(*net.TCPAddr); ok {
+		attrs = append([]any{"port", tcp.Port}, attrs...)
+	}
+	log.Info("Exposing metrics on port", attrs...)
 	select {
 	case err := <-done:
 		return fmt.Errorf("serve metrics on %s: %w", ln.Addr(), err)

@@ -2,9 +2,12 @@ package metrics
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -246,7 +249,8 @@ func TestServeListener(t *testing.T) {
 	addr := ln.Addr().String()
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
-	go func() { done <- m.ServeListener(ctx, ln, nil) }()
+	var logs bytes.Buffer // written by ServeListener, read once it returned
+	go func() { done <- m.ServeListener(ctx, ln, slog.New(slog.NewJSONHandler(&logs, nil))) }()
 
 	for _, path := range []string{"/metrics", "/", "/anything"} {
 		code, body := get(t, "http://"+addr+path)
@@ -263,6 +267,11 @@ func TestServeListener(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("ServeListener did not return after cancel")
+	}
+	// pycti's message, with the port.
+	port := ln.Addr().(*net.TCPAddr).Port
+	if want := fmt.Sprintf(`"msg":"Exposing metrics on port","port":%d`, port); !strings.Contains(logs.String(), want) {
+		t.Errorf("logs = %s, want %s", logs.String(), want)
 	}
 	if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
 		c.Close()

@@ -453,3 +453,19 @@ func TestRelationshipStopNotInID(t *testing.T) {
 		t.Errorf("relationship fields = %+v", withStop)
 	}
 }
+
+func TestAttackPatternOmitMitreID(t *testing.T) {
+	ap := NewAttackPattern("Spearphishing Attachment", "T1566.001")
+	ap.Created = fixedNow
+	ap.OmitMitreID = true
+	b, err := json.Marshal(ap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(b), "x_mitre_id") {
+		t.Errorf("MarshalJSON() = %s, want no x_mitre_id", b)
+	}
+	if got, want := ap.ID(), "attack-pattern--6b3d6efe-0d48-5d0d-875a-086b0d02d110"; got != want {
+		t.Errorf("ID() = %s, want %s (the ATT&CK id still hashed)", got, want)
+	}
+}

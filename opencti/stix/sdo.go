@@ -296,11 +296,15 @@ func (o *Vulnerability) MarshalJSON() ([]byte, error) {
 // AttackPattern is an attack pattern, typically a MITRE ATT&CK technique.
 type AttackPattern struct {
 	id, name, mitreID string
+	// OmitMitreID leaves x_mitre_id out of the JSON while the id still hashes it, as a
+	// connector does that passes pycti's AttackPattern.generate_id(name, x_mitre_id) to
+	// stix2.AttackPattern without the property.
+	OmitMitreID bool
 	Common
 }
 
 // NewAttackPattern returns an attack pattern; its id is AttackPatternID(name, mitreID), and
-// mitreID, when non-empty, is written as x_mitre_id.
+// mitreID, when non-empty, is written as x_mitre_id (unless OmitMitreID is set).
 func NewAttackPattern(name, mitreID string) *AttackPattern {
 	return &AttackPattern{id: AttackPatternID(name, mitreID), name: name, mitreID: mitreID}
 }
@@ -324,7 +328,7 @@ func (o *AttackPattern) MarshalJSON() ([]byte, error) {
 	w.required("name", o.name)
 	w.str("description", o.Description)
 	w.sdoTail(&o.Common)
-	if o.mitreID != "" {
+	if o.mitreID != "" && !o.OmitMitreID {
 		w.setCustom("x_mitre_id", o.mitreID)
 	}
 	return w.finish()

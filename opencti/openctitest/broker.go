@@ -34,8 +34,11 @@ func names(p, id string) queueNames {
 // broker is the fake platform's RabbitMQ side: declarations, purges,
 // publications and cleanup.
 type broker struct {
-	conn   *amqp.Connection
+	url    string
 	prefix string // "<queue_prefix>_"
+
+	connMu sync.Mutex
+	conn   *amqp.Connection // redialled by channel when RabbitMQ closed it
 
 	mu     sync.Mutex
 	queues map[string]bool // declared, to delete at cleanup
@@ -47,13 +50,29 @@ func dialBroker(url, prefix string) (*broker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dial rabbitmq: %w", err)
 	}
-	return &broker{conn: conn, prefix: prefix, queues: map[string]bool{}}, nil
+	return &broker{url: url, conn: conn, prefix: prefix, queues: map[string]bool{}}, nil
+}
+
+// channel opens a channel, first dialling again when RabbitMQ closed the
+// connection (a connection-level error of one operation must not fail every
+// later one, the cleanup included).
+func (b *broker) channel() (*amqp.Channel, error) {
+	b.connMu.Lock()
+	defer b.connMu.Unlock()
+	if b.conn.IsClosed() {
+		conn, err := amqp.Dial(b.url)
+		if err != nil {
+			return nil, fmt.Errorf("dial rabbitmq again: %w", err)
+		}
+		b.conn = conn
+	}
+	return b.conn.Channel()
 }
 
 // withChannel runs fn on a fresh channel: a channel-level error (for
 // example PRECONDITION_FAILED) then never affects later operations.
 func (b *broker) withChannel(fn func(ch *amqp.Channel) error) error {
-	ch, err := b.conn.Channel()
+	ch, err := b.channel()
 	if err != nil {
 		return fmt.Errorf("open channel: %w", err)
 	}
@@ -182,7 +201,10 @@ func (b *broker) shutdown() error {
 			errs = append(errs, fmt.Errorf("delete exchange %s: %w", ex, err))
 		}
 	}
-	if err := b.conn.Close(); err != nil && !errors.Is(err, amqp.ErrClosed) {
+	b.connMu.Lock()
+	conn := b.conn
+	b.connMu.Unlock()
+	if err := conn.Close(); err != nil && !errors.Is(err, amqp.ErrClosed) {
 		errs = append(errs, fmt.Errorf("close rabbitmq connection: %w", err))
 	}
 	return errors.Join(errs...)

@@ -344,6 +344,9 @@ func (s *Server) connectorObject(c *connector) map[string]any {
 	}
 }
 
+// workerTag is the consumer tag of the worker on a connector's push queue.
+func workerTag(id string) string { return "openctitest-worker-" + id }
+
 // ensureConsumer starts the worker on a connector's push queue.
 func (s *Server) ensureConsumer(id string) error {
 	s.mu.Lock()
@@ -352,7 +355,7 @@ func (s *Server) ensureConsumer(id string) error {
 		return nil
 	}
 	s.mu.Unlock()
-	ch, err := s.broker.conn.Channel()
+	ch, err := s.broker.channel()
 	if err != nil {
 		return fmt.Errorf("open worker channel: %w", err)
 	}
@@ -361,7 +364,7 @@ func (s *Server) ensureConsumer(id string) error {
 		return fmt.Errorf("set worker prefetch: %w", err)
 	}
 	queue := names(s.broker.prefix, id).push
-	deliveries, err := ch.Consume(queue, "openctitest-worker-"+id, false, false, false, false, nil)
+	deliveries, err := ch.Consume(queue, workerTag(id), false, false, false, false, nil)
 	if err != nil {
 		_ = ch.Close()
 		return fmt.Errorf("consume %s: %w", queue, err)

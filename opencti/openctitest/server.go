@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -171,17 +172,21 @@ func (s *Server) shutdown(tb testing.TB) {
 	s.hs.Close()
 	s.mu.Lock()
 	s.closed = true
-	chans := make([]*amqp.Channel, 0, len(s.channels))
-	for _, ch := range s.channels {
-		chans = append(chans, ch)
-	}
+	chans := maps.Clone(s.channels)
 	s.channels = map[string]*amqp.Channel{}
 	errs := slices.Clone(s.errors)
 	s.mu.Unlock()
+	// Cancel the workers first and let them finish the message in hand:
+	// closing a channel while a worker acknowledges on it makes RabbitMQ
+	// close the whole connection (CHANNEL_ERROR on an ack after close-ok),
+	// and the cleanup below would then fail.
+	for id, ch := range chans {
+		_ = ch.Cancel(workerTag(id), false)
+	}
+	s.consumers.Wait()
 	for _, ch := range chans {
 		_ = ch.Close()
 	}
-	s.consumers.Wait()
 	if err := s.broker.shutdown(); err != nil {
 		tb.Errorf("openctitest: cleanup: %v", err)
 	}

@@ -2,7 +2,6 @@ package defenderti
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -40,11 +39,13 @@ func (w *wireArticle) article() Article {
 //	GET /security/threatIntelligence/articles?$count=true&$orderby=lastUpdatedDateTime%20desc&$top=N
 func (c *Client) Articles(ctx context.Context, fn func(Article) (more bool, err error)) error {
 	first := c.url("articles", c.listQuery("lastUpdatedDateTime desc"))
-	err := c.paginate(ctx, "articles", first, func(p *wirePage) (bool, error) {
-		for _, raw := range p.Value {
-			var w wireArticle
-			if err := json.Unmarshal(raw, &w); err != nil || w.ID == "" {
-				c.log.LogAttrs(ctx, slog.LevelDebug, MsgSkipped, slog.String("kind", "article"), slog.String("value", scrub.Text(string(raw), 200)))
+	err := paginate(ctx, c, "articles", first, func(p *wirePage[wireArticle]) (bool, error) {
+		for _, raw := range p.Bad {
+			c.log.LogAttrs(ctx, slog.LevelDebug, MsgSkipped, slog.String("kind", "article"), slog.String("value", scrub.Text(string(raw), 200)))
+		}
+		for _, w := range p.Value {
+			if w.ID == "" {
+				c.log.LogAttrs(ctx, slog.LevelDebug, MsgSkipped, slog.String("kind", "article"), slog.String("value", "an article without id"))
 				continue
 			}
 			more, err := fn(w.article())
@@ -90,19 +91,17 @@ func (c *Client) ArticleIndicators(ctx context.Context, id string) ([]ArticleInd
 		count     = -1
 	)
 	first := c.url("articles/"+url.PathEscape(id)+"/indicators", c.listQuery(""))
-	err := c.paginate(ctx, "articles/{id}/indicators", first, func(p *wirePage) (bool, error) {
+	err := paginate(ctx, c, "articles/{id}/indicators", first, func(p *wirePage[ArticleIndicator]) (bool, error) {
 		if count < 0 && p.Count != nil {
 			count = *p.Count
 		}
-		for i, raw := range p.Value {
+		for _, raw := range p.Bad {
+			c.log.LogAttrs(ctx, slog.LevelDebug, MsgSkipped, slog.String("kind", "article indicator"), slog.String("value", scrub.Text(string(raw), 200)))
+		}
+		for i, in := range p.Value {
 			if len(out) >= c.s.MaxRecords {
 				truncated = true
 				return false, nil
-			}
-			var in ArticleIndicator
-			if err := json.Unmarshal(raw, &in); err != nil {
-				c.log.LogAttrs(ctx, slog.LevelDebug, MsgSkipped, slog.String("kind", "article indicator"), slog.String("value", scrub.Text(string(raw), 200)))
-				continue
 			}
 			in.Source = NormalizeSource(in.Source)
 			out = append(out, in)

@@ -533,12 +533,18 @@ func (e *DecodeError) Unwrap() error { return e.Err }
 
 // decodeStrictObject decodes a JSON object into v; an empty body, another
 // JSON value or trailing data is an error.
+// bodyDecoder is a value that decodes a whole answer body itself (pages).
+type bodyDecoder interface{ decodeBody(body []byte) error }
+
 func decodeStrictObject(body []byte, v any) error {
 	if !isJSONObject(body) {
 		if len(bytes.TrimSpace(body)) == 0 {
 			return errors.New("empty body")
 		}
 		return errors.New("not a JSON object")
+	}
+	if d, ok := v.(bodyDecoder); ok {
+		return d.decodeBody(body) // json.Unmarshal refuses trailing data too
 	}
 	d := json.NewDecoder(bytes.NewReader(body))
 	if err := d.Decode(v); err != nil {

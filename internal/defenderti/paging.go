@@ -18,29 +18,57 @@ import (
 // tiRoot is the threat-intelligence API below the Graph base.
 const tiRoot = "/security/threatIntelligence/"
 
-// wirePage is one page of a Graph collection.
-type wirePage struct {
-	Count    *int              `json:"@odata.count"`
-	NextLink string            `json:"@odata.nextLink"`
-	Value    []json.RawMessage `json:"value"`
+// wirePage is one page of a Graph collection of T. Elements that do not
+// decode as T are kept apart in Bad (callers skip them with a debug log): one
+// odd element must not cost the whole page.
+type wirePage[T any] struct {
+	Count    *int
+	NextLink string
+	Value    []T
+	Bad      []json.RawMessage
 }
 
-// UnmarshalJSON requires the "value" member: a 2xx answer without it is
-// malformed.
-func (p *wirePage) UnmarshalJSON(b []byte) error {
-	type plain wirePage
-	var raw struct {
-		plain
-		Value *[]json.RawMessage `json:"value"`
+// decodeBody decodes a page in one pass; only when an element has an
+// unexpected shape does it decode the elements one by one. A 2xx answer
+// without a "value" array is malformed.
+func (p *wirePage[T]) decodeBody(body []byte) error {
+	var typed struct {
+		Count    *int   `json:"@odata.count"`
+		NextLink string `json:"@odata.nextLink"`
+		Value    *[]T   `json:"value"`
 	}
-	if err := json.Unmarshal(b, &raw); err != nil {
+	err := json.Unmarshal(body, &typed)
+	var typeErr *json.UnmarshalTypeError
+	switch {
+	case err == nil:
+		if typed.Value == nil {
+			return errors.New("no value array")
+		}
+		*p = wirePage[T]{Count: typed.Count, NextLink: typed.NextLink, Value: *typed.Value}
+		return nil
+	case !errors.As(err, &typeErr):
+		return err
+	}
+	var raw struct {
+		Count    *int               `json:"@odata.count"`
+		NextLink string             `json:"@odata.nextLink"`
+		Value    *[]json.RawMessage `json:"value"`
+	}
+	if err := json.Unmarshal(body, &raw); err != nil {
 		return err
 	}
 	if raw.Value == nil {
 		return errors.New("no value array")
 	}
-	*p = wirePage(raw.plain)
-	p.Value = *raw.Value
+	*p = wirePage[T]{Count: raw.Count, NextLink: raw.NextLink, Value: make([]T, 0, len(*raw.Value))}
+	for _, e := range *raw.Value {
+		var v T
+		if json.Unmarshal(e, &v) != nil {
+			p.Bad = append(p.Bad, e)
+			continue
+		}
+		p.Value = append(p.Value, v)
+	}
 	return nil
 }
 
@@ -69,7 +97,7 @@ func (c *Client) listQuery(orderBy string) string {
 // refuses a nextLink to another origin (the token would be sent there), a
 // nextLink already visited, and more than maxEmptyPages empty pages in a
 // row.
-func (c *Client) paginate(ctx context.Context, endpoint, first string, each func(p *wirePage) (more bool, err error)) error {
+func paginate[T any](ctx context.Context, c *Client, endpoint, first string, each func(p *wirePage[T]) (more bool, err error)) error {
 	seen := map[string]bool{}
 	next, empty := first, 0
 	for page := 1; next != ""; page++ {
@@ -81,11 +109,11 @@ func (c *Client) paginate(ctx context.Context, endpoint, first string, each func
 			return fmt.Errorf("defender ti GET %s: %w: nextLink of page %d repeats an earlier page (loop)", endpoint, ErrPaging, page-1)
 		}
 		seen[target] = true
-		var p wirePage
+		var p wirePage[T]
 		if err := c.getJSON(ctx, endpoint, target, &p); err != nil {
 			return err
 		}
-		if len(p.Value) == 0 && p.NextLink != "" {
+		if len(p.Value)+len(p.Bad) == 0 && p.NextLink != "" {
 			if empty++; empty > maxEmptyPages {
 				return fmt.Errorf("defender ti GET %s: %w: %d empty pages in a row", endpoint, ErrPaging, empty)
 			}
@@ -169,18 +197,16 @@ func (c *Client) PassiveDNS(ctx context.Context, host string, reverse bool, sinc
 		prev     time.Time
 		skipped  int
 	)
-	err = c.paginate(ctx, endpoint, first, func(p *wirePage) (bool, error) {
+	err = paginate(ctx, c, endpoint, first, func(p *wirePage[wireRecord]) (bool, error) {
 		if res.Count < 0 && p.Count != nil {
 			res.Count = *p.Count
 		}
+		for _, raw := range p.Bad {
+			skipped++
+			c.log.LogAttrs(ctx, slog.LevelDebug, MsgSkipped, slog.String("kind", "passive dns record"), slog.String("value", scrub.Text(string(raw), 200)))
+		}
 		recs := make([]PassiveDNSRecord, 0, len(p.Value))
-		for _, raw := range p.Value {
-			var w wireRecord
-			if err := json.Unmarshal(raw, &w); err != nil {
-				skipped++
-				c.log.LogAttrs(ctx, slog.LevelDebug, MsgSkipped, slog.String("kind", "passive dns record"), slog.String("reason", scrub.Text(err.Error(), 200)))
-				continue
-			}
+		for _, w := range p.Value {
 			recs = append(recs, PassiveDNSRecord{
 				ID: w.ID, CollectedDateTime: parseTime(w.CollectedDateTime), FirstSeenDateTime: parseTime(w.FirstSeenDateTime),
 				LastSeenDateTime: parseTime(w.LastSeenDateTime), RecordType: w.RecordType, Artifact: w.Artifact, ParentHost: w.ParentHost,

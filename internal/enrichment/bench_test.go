@@ -1,6 +1,7 @@
 package enrichment
 
 import (
+	"log/slog"
 	"testing"
 	"time"
 
@@ -32,7 +33,15 @@ func BenchmarkEnrichPassiveTotal(b *testing.B) {
 }
 
 func BenchmarkEnrichDefender(b *testing.B) {
-	client, srv := newGraph(b, nil, 0, nil)
+	// Graph over plain HTTP, as the PassiveTotal fake serves: the figure is
+	// the connector's cost, not TLS's (tokens still come over TLS, once).
+	srv := defendertitest.NewServer(b)
+	settings := srv.Settings()
+	settings.BaseURL = srv.PlainURL()
+	client, err := defenderti.New(settings, defenderti.WithHTTPClient(srv.Client()), defenderti.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		b.Fatal(err)
+	}
 	// The PassiveTotal sample's records, as Graph serves them.
 	src, _ := newBenchSource(b)
 	res, err := src.Client.PassiveDNS(b.Context(), "passivetotal.org", fixedNow.Add(-3650*24*time.Hour))

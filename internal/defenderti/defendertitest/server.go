@@ -24,8 +24,9 @@ type TB interface {
 // requests.
 type Server struct {
 	*Handler
-	srv *httptest.Server
-	tb  TB
+	srv   *httptest.Server
+	plain *httptest.Server
+	tb    TB
 }
 
 // NewServer starts a fake Graph + token endpoint with opts and closes it
@@ -39,8 +40,16 @@ func NewServer(tb TB, opts ...func(*Options)) *Server {
 	h := NewHandler(o)
 	srv := httptest.NewTLSServer(h)
 	tb.Cleanup(srv.Close)
-	return &Server{Handler: h, srv: srv, tb: tb}
+	plain := httptest.NewServer(h)
+	tb.Cleanup(plain.Close)
+	return &Server{Handler: h, srv: srv, plain: plain, tb: tb}
 }
+
+// PlainURL is URL served over plain HTTP by the same handler (the token
+// endpoint stays on the TLS AuthorityURL): benchmarks compare the client
+// with the PassiveTotal fake's, which is plain HTTP too, without counting
+// the encryption of every answer.
+func (s *Server) PlainURL() string { return s.plain.URL + s.prefix }
 
 // URL is the Graph base with its version segment, e.g.
 // "https://127.0.0.1:1234/v1.0": DEFENDER_TI_BASE_URL.
@@ -64,7 +73,10 @@ func (s *Server) ClientSecret() string { return s.opts.ClientSecret }
 func (s *Server) Client() *http.Client { return s.srv.Client() }
 
 // Close shuts the server down, so that later requests fail at the transport.
-func (s *Server) Close() { s.srv.Close() }
+func (s *Server) Close() {
+	s.srv.Close()
+	s.plain.Close()
+}
 
 // Settings returns settings for this server with the client secret.
 func (s *Server) Settings() defenderti.Settings {

@@ -19,7 +19,7 @@ SINCE=2015-01-01 # before every sample article
 # caller's shell (a real OPENCTI_URL would make the import resolve tags there).
 while IFS= read -r name; do
 	unset "$name"
-done < <(compgen -e | grep -E '^(RISKIQ|OPENCTI|CONNECTOR|MQ)_' || true)
+done < <(compgen -e | grep -E '^(RISKIQ|OPENCTI|CONNECTOR|MQ|DEFENDER_TI)_' || true)
 
 tmp=$(mktemp -d)
 sim_pid=
@@ -77,6 +77,46 @@ RISKIQ_BASE_URL=$url/v2 RISKIQ_USER=demo@example.com RISKIQ_PASSWORD=demo-api-ke
 echo "==> Stopping the simulator"
 stop_simulator
 
+# The same two jobs from Microsoft Defender Threat Intelligence (Microsoft
+# Graph), the live successor of PassiveTotal: the simulator serves Graph and
+# an Entra ID token endpoint over HTTPS with a self-signed certificate that
+# the client trusts through SSL_CERT_FILE, and accepts any tenant, client id
+# and non-empty secret.
+rm -rf "$OUT/defender"
+echo "==> Starting the Microsoft Defender TI simulator (log: $OUT/simulator-defender.log)"
+: >"$tmp/urls"
+"$ctl" simulate --source defender --listen 127.0.0.1:0 --ca-file "$tmp/ca.pem" >"$tmp/urls" 2>"$OUT/simulator-defender.log" &
+sim_pid=$!
+for _ in $(seq 100); do
+	[[ $(wc -l <"$tmp/urls") -ge 2 ]] && break
+	if ! kill -0 "$sim_pid" 2>/dev/null; then
+		echo "the Defender TI simulator did not start:" >&2
+		cat "$OUT/simulator-defender.log" >&2
+		exit 1
+	fi
+	sleep 0.1
+done
+graph=$(sed -n 1p "$tmp/urls")
+authority=$(sed -n 2p "$tmp/urls")
+if [[ -z $graph || -z $authority ]]; then
+	echo "the Defender TI simulator printed no address within 10 seconds" >&2
+	exit 1
+fi
+echo "    Graph on $graph, token endpoint on $authority"
+defender_env=(SSL_CERT_FILE="$tmp/ca.pem" RISKIQ_SOURCE=defender DEFENDER_TI_BASE_URL="$graph"
+	DEFENDER_TI_AUTHORITY_URL="$authority" DEFENDER_TI_TENANT_ID=contoso.example
+	DEFENDER_TI_CLIENT_ID=00001111-aaaa-2222-bbbb-3333cccc4444 DEFENDER_TI_CLIENT_SECRET=demo-client-secret)
+
+echo "==> riskiqctl lookup --source defender malicious.example 192.0.2.10"
+env "${defender_env[@]}" "$ctl" lookup --config "$tmp/config.yml" --out "$OUT/defender/lookup" malicious.example 192.0.2.10
+
+echo "==> riskiqctl import --source defender"
+env "${defender_env[@]}" "$ctl" import --config "$tmp/config.yml" --out "$OUT/defender/import"
+
+echo "==> Stopping the Defender TI simulator"
+stop_simulator
+
 echo
-echo "Done: STIX 2.1 bundles in $OUT/lookup/ and $OUT/import/, the simulator's requests in $OUT/simulator.log."
+echo "Done: STIX 2.1 bundles in $OUT/lookup/ and $OUT/import/ (PassiveTotal), $OUT/defender/lookup/ and"
+echo "$OUT/defender/import/ (Microsoft Defender TI); the simulators' requests in $OUT/simulator*.log."
 echo "Next: '$GO run ./cmd/riskiqctl --help', or run a connector against OpenCTI (see its README)."

@@ -42,7 +42,8 @@ func TestDemo(t *testing.T) {
 	cmd.Dir = dst
 	cmd.Env = append(os.Environ(),
 		"OPENCTI_URL=http://127.0.0.1:1", "OPENCTI_TOKEN=caller-token", // would make import resolve tags there
-		"RISKIQ_BASE_URL=http://127.0.0.1:1/pt", "RISKIQ_MAX_TLP=not-a-tlp")
+		"RISKIQ_BASE_URL=http://127.0.0.1:1/pt", "RISKIQ_MAX_TLP=not-a-tlp",
+		"DEFENDER_TI_PAGE_SIZE=not-a-number", "DEFENDER_TI_HOST_REPUTATION=maybe")
 	cmd.WaitDelay = 10 * time.Second
 	start := time.Now()
 	out, err := cmd.CombinedOutput()
@@ -57,6 +58,8 @@ func TestDemo(t *testing.T) {
 		" to out/import (",
 		" report\n",
 		"Done: STIX 2.1 bundles in out/lookup/ and out/import/",
+		"lookup: wrote 2 bundles to out/defender/lookup (",
+		" to out/defender/import (",
 	} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("make demo output lacks %q:\n%s", want, out)
@@ -65,6 +68,8 @@ func TestDemo(t *testing.T) {
 
 	checkBundles(t, filepath.Join(dst, "out", "lookup"), "domain-name", 1)
 	checkBundles(t, filepath.Join(dst, "out", "import"), "report", 2)
+	checkBundles(t, filepath.Join(dst, "out", "defender", "lookup"), "domain-name", 2)
+	checkBundles(t, filepath.Join(dst, "out", "defender", "import"), "report", 2)
 	log, err := os.ReadFile(filepath.Join(dst, "out", "simulator.log"))
 	if err != nil {
 		t.Fatal(err)

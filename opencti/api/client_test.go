@@ -191,19 +191,19 @@ func TestGraphQLError(t *testing.T) {
 		{
 			name: "code from extensions",
 			body: `{"errors":[{"message":"You must be logged in","extensions":{"code":"AUTH_REQUIRED"}}],"data":null}`,
-			want: GraphQLError{Name: "AUTH_REQUIRED", Message: "You must be logged in", Count: 1},
+			want: GraphQLError{Name: "AUTH_REQUIRED", Message: "You must be logged in", Count: 1, Paths: [][]any{nil}},
 			text: "graphql error AUTH_REQUIRED: You must be logged in",
 		},
 		{
 			name: "name wins, path and count",
 			body: `{"errors":[{"name":"FORBIDDEN_ACCESS","message":"no","path":["workEdit",0],"extensions":{"code":"X"}},{"message":"second"}],"data":{"workEdit":null}}`,
-			want: GraphQLError{Name: "FORBIDDEN_ACCESS", Message: "no", Path: []any{"workEdit", float64(0)}, Count: 2},
+			want: GraphQLError{Name: "FORBIDDEN_ACCESS", Message: "no", Path: []any{"workEdit", float64(0)}, Count: 2, Paths: [][]any{{"workEdit", float64(0)}, nil}},
 			text: "graphql error FORBIDDEN_ACCESS: no (path workEdit.0) (and 1 more)",
 		},
 		{
 			name: "no code",
 			body: `{"errors":[{"message":"odd"}]}`,
-			want: GraphQLError{Message: "odd", Count: 1},
+			want: GraphQLError{Message: "odd", Count: 1, Paths: [][]any{nil}},
 			text: "graphql error: odd",
 		},
 	}

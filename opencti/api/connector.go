@@ -366,6 +366,13 @@ func (s S3Config) LogValue() slog.Value {
 // input key, plus version and slug when caps.VersionSlug; it asks for jwks
 // and config.s3 only when caps.JWKS and caps.S3 (nil caps: neither).
 //
+// OpenCTI 7.x refuses jwks and config.s3 to a connector user without the
+// connector-API permission, and since both are non-null the whole answer is
+// nulled. When every error of the answer is on those fields, RegisterConnector
+// logs one warning and registers again without them (registration is
+// idempotent); Registration.JWKS and Config.S3 are then empty. Any other
+// error is returned as is.
+//
 // mutation RegisterConnector($input: RegisterConnectorInput) { registerConnector(input: $input) { … } }
 func (c *Client) RegisterConnector(ctx context.Context, in RegisterInput, caps *Capabilities) (*Registration, error) {
 	var missing []error
@@ -403,6 +410,24 @@ func (c *Client) RegisterConnector(ctx context.Context, in RegisterInput, caps *
 		}
 		jwks, s3 = caps.JWKS, caps.S3
 	}
+	reg, err := c.register(ctx, input, jwks, s3)
+	if err != nil && (jwks || s3) && guardedFieldsRefused(err) {
+		// OpenCTI 7.x guards Connector.jwks and ConnectorConfig.s3 (both
+		// non-null) with a connector-API permission: for a user without it
+		// the platform nulls the registration. The 6.x selection is enough
+		// to run; register again without them.
+		c.logger.WarnContext(ctx, "The platform refused the jwks and s3 registration fields (the connector user lacks the connector API permission), registering again without them",
+			slog.Any("error", err))
+		reg, err = c.register(ctx, input, false, false)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("register connector: %w", err)
+	}
+	return reg, nil
+}
+
+// register sends registerConnector once, asking for jwks and s3 as told.
+func (c *Client) register(ctx context.Context, input registerInputJSON, jwks, s3 bool) (*Registration, error) {
 	var out struct {
 		RegisterConnector *struct {
 			ID              string           `json:"id"`
@@ -414,11 +439,11 @@ func (c *Client) RegisterConnector(ctx context.Context, in RegisterInput, caps *
 	}
 	vars := map[string]any{"input": input}
 	if err := c.do(ctx, registerDocument(jwks, s3), vars, &out); err != nil {
-		return nil, fmt.Errorf("register connector: %w", err)
+		return nil, err
 	}
 	r := out.RegisterConnector
 	if r == nil {
-		return nil, fmt.Errorf("register connector: %w", ErrNotFound)
+		return nil, ErrNotFound
 	}
 	reg := &Registration{ID: r.ID, State: r.ConnectorState}
 	if r.ConnectorUserID != nil {
@@ -431,6 +456,31 @@ func (c *Client) RegisterConnector(ctx context.Context, in RegisterInput, caps *
 		reg.Config = *r.Config
 	}
 	return reg, nil
+}
+
+// guardedPaths are the response paths of the registration's optional
+// selections that OpenCTI 7.x refuses to a user without the connector-API
+// permission.
+var guardedPaths = [][]any{
+	{"registerConnector", "jwks"},
+	{"registerConnector", "config", "s3"},
+}
+
+// guardedFieldsRefused reports whether err is a GraphQL answer whose every
+// error is on jwks or config.s3: the platform refused those fields, not the
+// registration (an authentication error, a validation error or a resolver
+// error on registerConnector itself has another path, or none).
+func guardedFieldsRefused(err error) bool {
+	var ge *GraphQLError
+	if !errors.As(err, &ge) || len(ge.Paths) == 0 {
+		return false
+	}
+	for _, p := range ge.Paths {
+		if !slices.ContainsFunc(guardedPaths, func(g []any) bool { return slices.Equal(g, p) }) {
+			return false
+		}
+	}
+	return true
 }
 
 // ConnectorInfo is the scheduler information sent with each ping (spec §6.2).

@@ -20,6 +20,10 @@
 // 6.x document; RegisterConnector uncomments the ones the platform supports.
 // With a nil *Capabilities it sends the 6.x baseline, which every version
 // accepts.
+// OpenCTI 7.x refuses jwks and s3 (non-null) to a connector user without the
+// connector-API permission, nulling the registration: RegisterConnector then
+// registers again without them and logs one warning. Features are detected by
+// introspection and by such answers, never by comparing version strings.
 //
 // # Transport
 //

@@ -46,6 +46,9 @@ type GraphQLError struct {
 	Path []any
 	// Count is the number of errors in the array (at least 1).
 	Count int
+	// Paths are the response paths of every error of the array, in order
+	// (nil for an error without a path), redacted as Path.
+	Paths [][]any
 }
 
 // Error implements error.
@@ -125,22 +128,33 @@ func newGraphQLError(list []gqlErrorJSON, redact func(string) string) *GraphQLEr
 			name = code
 		}
 	}
-	path := make([]any, len(first.Path))
-	for i, p := range first.Path {
-		if s, ok := p.(string); ok {
-			p = redact(s)
-		}
-		path[i] = p
-	}
-	if len(path) == 0 {
-		path = nil
+	paths := make([][]any, len(list))
+	for i, e := range list {
+		paths[i] = redactPath(e.Path, redact)
 	}
 	return &GraphQLError{
 		Name:    redact(name),
 		Message: redact(first.Message),
-		Path:    path,
+		Path:    paths[0],
 		Count:   len(list),
+		Paths:   paths,
 	}
+}
+
+// redactPath copies a response path with its string keys redacted; an empty
+// path is nil.
+func redactPath(p []any, redact func(string) string) []any {
+	if len(p) == 0 {
+		return nil
+	}
+	out := make([]any, len(p))
+	for i, k := range p {
+		if s, ok := k.(string); ok {
+			k = redact(s)
+		}
+		out[i] = k
+	}
+	return out
 }
 
 // parseErrorBody returns the GraphQL error in a complete JSON error body.

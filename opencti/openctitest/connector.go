@@ -302,7 +302,7 @@ func (s *Server) connectorObject(c *connector) map[string]any {
 		"dead_letter_routing": n.deadLetterRouting,
 	}
 	id := c.id
-	return map[string]any{
+	obj := map[string]any{
 		"id": c.id, "standard_id": "connector--" + c.id, "entity_type": "Connector",
 		"parent_types": []string{"Basic-Object", "Internal-Object"}, "metrics": nil,
 		"name": c.name, "title": c.name, "active": now.Sub(c.updatedAt) < activeWindow,
@@ -342,6 +342,10 @@ func (s *Server) connectorObject(c *connector) map[string]any {
 		"manager_contract_configuration": nil, "manager_connector_logs": nil, "manager_contract_hash": nil,
 		"manager_health_metrics": nil, "manager_connector_uptime": nil, "built_in": false, "configurations": nil,
 	}
+	if s.cfg.v7 {
+		s.addGuardedFields(obj, config)
+	}
+	return obj
 }
 
 // workerTag is the consumer tag of the worker on a connector's push queue.
@@ -404,4 +408,42 @@ func stringPtr(v any) *string {
 // publishing is a persistent message as the platform and workers send them.
 func publishing(body []byte) amqp.Publishing {
 	return amqp.Publishing{DeliveryMode: amqp.Persistent, Body: body}
+}
+
+// Values of the 7.x guarded fields when the connector user may read them.
+const (
+	// fakeJWKS is the key set Connector.jwks returns (a JSON text).
+	fakeJWKS = `{"keys":[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo","kid":"opencti"}]}`
+	// fakeS3Secret is the secret key ConnectorConfig.s3 returns.
+	fakeS3Secret = "fake-s3-secret-key"
+)
+
+// forbiddenAccess is OpenCTI's ForbiddenAccess.
+func forbiddenAccess() *apiError {
+	return &apiError{code: "FORBIDDEN_ACCESS", msg: "You are not allowed to do this.",
+		data: map[string]any{"http_status": 403, "genre": "TECHNICAL"}}
+}
+
+// addGuardedFields adds OpenCTI 7.x's Connector.jwks and ConnectorConfig.s3
+// to a connector object: resolved when the server grants the connector-API
+// permission, refused with FORBIDDEN_ACCESS otherwise (both fields are
+// non-null, so the executor nulls their nearest nullable parent).
+func (s *Server) addGuardedFields(obj, config map[string]any) {
+	permitted := s.cfg.connectorAPI
+	obj["jwks"] = lazy(func(map[string]any) (any, error) {
+		if !permitted {
+			return nil, forbiddenAccess()
+		}
+		return fakeJWKS, nil
+	})
+	config["s3"] = lazy(func(map[string]any) (any, error) {
+		if !permitted {
+			return nil, forbiddenAccess()
+		}
+		return map[string]any{
+			"endpoint": "127.0.0.1", "port": 9000, "use_ssl": false,
+			"bucket_name": "opencti-bucket", "bucket_region": "us-east-1",
+			"access_key": "opencti", "secret_key": fakeS3Secret,
+		}, nil
+	})
 }

@@ -20,6 +20,12 @@
 // Objects, Envelopes…) and fault injection (SetDown, FailNext, RefuseWork)
 // support assertions.
 //
+// WithOpenCTI7 serves OpenCTI 7.x's registration instead (an LTS version,
+// version/slug/xtm_one_intent inputs, Connector.jwks and ConnectorConfig.s3
+// non-null and refused without WithConnectorAPIPermission, the null reaching
+// the nearest nullable parent as graphql-js does for a synchronous resolver);
+// testdata/schema-7x.graphql holds those additions.
+//
 // Choices where the platform could not be reproduced exactly are documented
 // on the functions concerned: the splitter used for multi-object bundles is
 // simplified, the filters of stixDomainObjects support eq, not_eq, nil and

@@ -28,6 +28,9 @@ const (
 	DefaultToken = "a1b2c3d4-0000-4000-8000-0000000c0ffe"
 	// DefaultVersion is the platform version reported by about { version }.
 	DefaultVersion = "6.9.7"
+	// DefaultVersion7 is the version a server in 7.x mode (WithOpenCTI7)
+	// reports unless WithVersion is given: an LTS version string.
+	DefaultVersion7 = "7.260309.0-lts1"
 	// ConnectorUserID is the internal id of the user owning the token; the
 	// platform returns it as connector_user_id at registration (it is the
 	// id of OpenCTI's built-in admin user).
@@ -50,6 +53,11 @@ type config struct {
 	now      func() time.Time
 	basePath string
 	strict   bool
+	// v7 selects the 7.x schema (WithOpenCTI7); connectorAPI grants its
+	// guarded registration fields (WithConnectorAPIPermission).
+	v7           bool
+	connectorAPI bool
+	versionSet   bool
 }
 
 // WithAMQPURL sets the RabbitMQ the server declares queues on (default:
@@ -60,7 +68,25 @@ func WithAMQPURL(url string) Option { return func(c *config) { c.amqpURL = url }
 func WithToken(tok string) Option { return func(c *config) { c.token = tok } }
 
 // WithVersion sets the version about { version } reports.
-func WithVersion(v string) Option { return func(c *config) { c.version = v } }
+func WithVersion(v string) Option {
+	return func(c *config) { c.version, c.versionSet = v, true }
+}
+
+// WithOpenCTI7 serves OpenCTI 7.x's registration schema: RegisterConnectorInput
+// has version, slug and xtm_one_intent, Connector has jwks: String! and
+// ConnectorConfig has s3: S3Connection! (introspection lists them). Both
+// fields are guarded by a connector-API permission the connector user lacks
+// unless WithConnectorAPIPermission is given: selecting them then fails with
+// FORBIDDEN_ACCESS, and as both are non-null the null propagates to the
+// nearest nullable parent (registerConnector is null when jwks is refused,
+// config when s3 is), the errors naming the refused fields' paths. The
+// version reported is DefaultVersion7 unless WithVersion is given.
+func WithOpenCTI7() Option { return func(c *config) { c.v7 = true } }
+
+// WithConnectorAPIPermission gives the connector user the permission that
+// OpenCTI 7.x requires for Connector.jwks and ConnectorConfig.s3 (with
+// WithOpenCTI7): they then resolve to a key set and an S3 configuration.
+func WithConnectorAPIPermission() Option { return func(c *config) { c.connectorAPI = true } }
 
 // WithClock sets the clock used for timestamps, work ids and activity
 // (default time.Now). The worker goroutine calls it too, so it must be safe
@@ -132,7 +158,14 @@ func NewServer(tb testing.TB, opts ...Option) *Server {
 	if cfg.amqpURL == "" {
 		cfg.amqpURL = testenv.AMQPURL(tb)
 	}
-	schema, err := loadSchema()
+	load := loadSchema
+	if cfg.v7 {
+		load = loadSchema7x
+		if !cfg.versionSet {
+			cfg.version = DefaultVersion7
+		}
+	}
+	schema, err := load()
 	if err != nil {
 		tb.Fatalf("openctitest: %v", err)
 	}

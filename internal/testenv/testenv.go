@@ -112,6 +112,29 @@ type PrivateRedis struct {
 // installed, and waits until the server accepts connections.
 func StartRedis(tb testing.TB) *PrivateRedis {
 	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	_ = l.Close()
+	return startRedis(tb, port)
+}
+
+// StartRedisOn starts a private redis-server on the port of url (that of a
+// stopped [PrivateRedis]), as a restarted server.
+func StartRedisOn(tb testing.TB, url string) *PrivateRedis {
+	tb.Helper()
+	i := strings.LastIndex(url, ":")
+	port, err := strconv.Atoi(strings.SplitN(url[i+1:], "/", 2)[0])
+	if err != nil {
+		tb.Fatalf("no port in %s", url)
+	}
+	return startRedis(tb, port)
+}
+
+func startRedis(tb testing.TB, port int) *PrivateRedis {
+	tb.Helper()
 	RedisURL(tb) // same skip rules
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -120,12 +143,6 @@ func StartRedis(tb testing.TB) *PrivateRedis {
 		}
 		tb.Skipf("redis-server not installed: %v", err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	_ = l.Close()
 	cmd := exec.Command(bin, "--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--save", "", "--appendonly", "no", //nolint:gosec // G204: the test's own redis-server
 		"--dir", tb.TempDir(), "--loglevel", "warning")
 	if err := cmd.Start(); err != nil {

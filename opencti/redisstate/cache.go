@@ -43,6 +43,9 @@ return 0
 // is not cached: the next waiter takes the lock and tries. Without Redis,
 // fill is called directly. Only fill's errors and ctx's are returned.
 func (c *Cache) Fetch(ctx context.Context, key string, fill func(ctx context.Context) ([]byte, error)) ([]byte, error) {
+	if c.ttl <= 0 {
+		return fill(ctx) // CONNECTOR_CACHE_TTL=PT0S: no cache
+	}
 	vk := c.s.key("cache", hash(key))
 	lk := vk + ":lock"
 	token := rand.Text()
@@ -94,13 +97,29 @@ func (c *Cache) Fetch(ctx context.Context, key string, fill func(ctx context.Con
 // fillAndStore computes the value under the lock, stores it and releases the
 // lock (also on failure, so that a waiter takes over at once).
 func (c *Cache) fillAndStore(ctx context.Context, vk, lk, token string, fill func(ctx context.Context) ([]byte, error)) ([]byte, error) {
-	v, err := fill(ctx)
 	bg := context.WithoutCancel(ctx)
+	unlock := func() {
+		_ = c.s.do(bg, "cache unlock", func(ctx context.Context) error {
+			return releaseScript.Run(ctx, c.s.rdb, []string{lk}, token).Err()
+		})
+	}
+	// The previous holder stores its value before it unlocks: look again, or
+	// a caller that missed the value just before it was stored would compute
+	// it a second time.
+	var v []byte
+	err := c.s.do(ctx, "cache get", func(ctx context.Context) error {
+		var err error
+		v, err = c.s.rdb.Get(ctx, vk).Bytes()
+		return err
+	})
+	if err == nil {
+		unlock()
+		return v, nil
+	}
+	v, err = fill(ctx)
 	if err == nil {
 		_ = c.s.do(bg, "cache set", func(ctx context.Context) error { return c.s.rdb.Set(ctx, vk, v, c.ttl).Err() })
 	}
-	_ = c.s.do(bg, "cache unlock", func(ctx context.Context) error {
-		return releaseScript.Run(ctx, c.s.rdb, []string{lk}, token).Err()
-	})
+	unlock()
 	return v, err
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/riskiq-opencti/connectors/opencti"
 	"github.com/riskiq-opencti/connectors/opencti/config"
 	"github.com/riskiq-opencti/connectors/opencti/metrics"
+	"github.com/riskiq-opencti/connectors/opencti/redisstate"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -34,12 +35,15 @@ func main() {
 
 // run is the whole program: exit 0 on a clean stop, 1 on failure, 2 on a usage error.
 func run(ctx context.Context, args []string, env config.LookupEnv, stdout, stderr io.Writer) int {
-	var settings enrichment.Settings
+	var (
+		settings enrichment.Settings
+		shared   redisstate.Settings
+	)
 	prepared, code, done := launch.Command{
 		Name: "riskiq-passive-total", Version: version, Sample: sampleConfig,
 		Load: func(src *config.Source) config.Config {
 			cfg, s := enrichment.Load(src)
-			settings = s
+			settings, shared = s, redisstate.LoadSettings(src, cfg.Connector.ID)
 			return cfg
 		},
 	}.Prepare(args, env, stdout, stderr)
@@ -47,8 +51,20 @@ func run(ctx context.Context, args []string, env config.LookupEnv, stdout, stder
 		return code
 	}
 	cfg, log := prepared.Config, prepared.Log
-	pt, err := passivetotal.New(passivetotal.JoinVersion(settings.BaseURL), settings.Username, settings.APIKey.Reveal(),
-		passivetotal.WithLogger(log), passivetotal.WithUserAgent("opencti-riskiq-passive-total/"+version))
+	store, err := redisstate.Open(shared, redisstate.WithLogger(log))
+	if err != nil {
+		log.Error("Invalid Redis settings", "error", err)
+		return 1
+	}
+	defer func() { _ = store.Close() }()
+	ptOpts := []passivetotal.Option{passivetotal.WithLogger(log), passivetotal.WithUserAgent("opencti-riskiq-passive-total/" + version)}
+	var src enrichment.Source
+	if store != nil {
+		_ = store.Ping(ctx) // logs; without Redis the replicas work alone until it is back
+		account := store.Account("passivetotal", settings.Username)
+		ptOpts = append(ptOpts, passivetotal.WithSharedQuota(account), passivetotal.WithSharedPause(account))
+	}
+	pt, err := passivetotal.New(passivetotal.JoinVersion(settings.BaseURL), settings.Username, settings.APIKey.Reveal(), ptOpts...)
 	if err != nil {
 		log.Error("Invalid PassiveTotal settings", "error", err)
 		return 1
@@ -60,7 +76,11 @@ func run(ctx context.Context, args []string, env config.LookupEnv, stdout, stder
 		log.Error("Invalid OpenCTI settings", "error", err)
 		return 1
 	}
-	handler := enrichment.NewHandler(enrichment.PassiveTotal{Client: pt}, enrichment.Config{
+	src = enrichment.PassiveTotal{Client: pt}
+	if store != nil && shared.CacheTTL > 0 {
+		src = enrichment.Cached{Source: src, Cache: store.Cache(shared.CacheTTL), Name: "passivetotal"}
+	}
+	handler := enrichment.NewHandler(src, enrichment.Config{
 		MaxTLP: settings.MaxTLP, Window: settings.Window, InScope: helper.InScope, Logger: log,
 	})
 	if err := helper.Start(ctx); err != nil {

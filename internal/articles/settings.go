@@ -71,6 +71,7 @@ var Variables = []launch.Variable{
 	{Env: "CONNECTOR_RUN_AND_TERMINATE", Key: "connector.run_and_terminate", Default: "false"},
 	{Env: "CONNECTOR_DURATION_PERIOD", Key: "connector.duration_period"},
 	{Env: "CONNECTOR_CONCURRENCY", Key: "connector.concurrency", Default: "8"},
+	{Env: "CONNECTOR_REDIS_URL", Key: "connector.redis_url"},
 	{Env: "RISKIQ_BASE_URL", Key: "riskiq.base_url", Default: DefaultBaseURL},
 	{Env: "RISKIQ_USER", Key: "riskiq.user", Mandatory: true},
 	{Env: "RISKIQ_PASSWORD", Key: "riskiq.password", Mandatory: true},

@@ -50,6 +50,8 @@ var Variables = []launch.Variable{
 	{Env: "CONNECTOR_SHUTDOWN_TIMEOUT", Key: "connector.shutdown_timeout", Default: "PT30S"},
 	{Env: "CONNECTOR_EXPOSE_METRICS", Key: "connector.expose_metrics", Default: "false"},
 	{Env: "CONNECTOR_METRICS_PORT", Key: "connector.metrics_port", Default: "9095"},
+	{Env: "CONNECTOR_REDIS_URL", Key: "connector.redis_url"},
+	{Env: "CONNECTOR_CACHE_TTL", Key: "connector.cache_ttl", Default: "PT1H"},
 	{Env: "RISKIQ_USERNAME", Key: "riskiq.username", Mandatory: true},
 	{Env: "RISKIQ_API_KEY", Key: "riskiq.api_key", Mandatory: true},
 	{Env: "RISKIQ_MAX_TLP", Key: "riskiq.max_tlp"},

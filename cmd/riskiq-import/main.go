@@ -17,6 +17,7 @@ import (
 	"github.com/riskiq-opencti/connectors/opencti"
 	"github.com/riskiq-opencti/connectors/opencti/config"
 	"github.com/riskiq-opencti/connectors/opencti/metrics"
+	"github.com/riskiq-opencti/connectors/opencti/redisstate"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -38,12 +39,15 @@ func run(args []string, env config.LookupEnv, stdout, stderr io.Writer) int {
 
 // runContext is run with the stop signal as a context.
 func runContext(ctx context.Context, args []string, env config.LookupEnv, stdout, stderr io.Writer) int {
-	var settings articles.Settings
+	var (
+		settings articles.Settings
+		shared   redisstate.Settings
+	)
 	prepared, code, done := launch.Command{
 		Name: "riskiq-import", Version: version, Sample: sampleConfig,
 		Load: func(src *config.Source) config.Config {
 			cfg, s := articles.Load(src)
-			settings = s
+			settings, shared = s, redisstate.LoadSettings(src, cfg.Connector.ID)
 			return cfg
 		},
 	}.Prepare(args, env, stdout, stderr)
@@ -63,8 +67,23 @@ func runContext(ctx context.Context, args []string, env config.LookupEnv, stdout
 		log.Error("Invalid OpenCTI settings", "error", err)
 		return 1
 	}
+	store, err := redisstate.Open(shared, redisstate.WithLogger(log))
+	if err != nil {
+		log.Error("Invalid Redis settings", "error", err)
+		return 1
+	}
+	defer func() { _ = store.Close() }()
+	var (
+		platform articles.Platform = helper
+		lease    *redisstate.Lease
+	)
+	if store != nil {
+		_ = store.Ping(ctx) // logs; without Redis each replica imports alone until it is back
+		lease = store.Lease(importLease, redisstate.DefaultLeaseTTL)
+		platform = leasedPlatform{Helper: helper, lease: lease, log: log}
+	}
 	importer, err := articles.NewImporter(articles.Config{
-		Source: articles.PassiveTotal{Client: pt}, Platform: helper, Lister: helper.API(),
+		Source: articles.PassiveTotal{Client: pt}, Platform: platform, Lister: helper.API(),
 		Options:  articles.Options{CreateObservables: settings.CreateObservables},
 		Interval: settings.Interval, ImportFrom: settings.ImportFrom, Logger: log, Metrics: m,
 		InFlight: cfg.Connector.Concurrency,
@@ -86,7 +105,11 @@ func runContext(ctx context.Context, args []string, env config.LookupEnv, stdout
 	var lastErr error
 	period := settings.SchedulePeriod()
 	err = helper.Schedule(ctx, period, func(ctx context.Context) error {
-		lastErr = importer.Run(ctx)
+		if lease != nil {
+			lastErr = runLeased(ctx, lease, helper, log, importer.Run)
+		} else {
+			lastErr = importer.Run(ctx)
+		}
 		return lastErr
 	})
 	m.SetState(metrics.StateStopped)

@@ -312,4 +312,3 @@ func TestIntegrationReplicasSurviveRedisStopping(t *testing.T) {
 	}
 	t.Logf("%d requests, %d distinct values, Redis stopped after %d: %d calls", n, distinct, n/3, c.calls())
 }
-

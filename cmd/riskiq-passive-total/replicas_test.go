@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -311,4 +313,71 @@ func TestIntegrationReplicasSurviveRedisStopping(t *testing.T) {
 		t.Error("the loss of Redis was not logged")
 	}
 	t.Logf("%d requests, %d distinct values, Redis stopped after %d: %d calls", n, distinct, n/3, c.calls())
+}
+
+// BenchmarkIntegrationReplicas answers b.N requests (70 % repeats) with 1
+// replica without Redis, 1 replica with Redis and 3 replicas with Redis, all
+// in this process with the fakes, PassiveTotal answering at once or after
+// 50 ms (a remote API), and reports requests per second, CPU
+// (user+system, fakes included) per request and PassiveTotal calls per
+// request. Run it with a fixed count, e.g.
+//
+//	go test -run '^$' -bench Replicas -benchtime 1500x ./cmd/riskiq-passive-total/
+func BenchmarkIntegrationReplicas(b *testing.B) {
+	redisURL := testenv.RedisURL(b)
+	for _, bc := range []struct {
+		name     string
+		replicas int
+		redis    string
+		latency  time.Duration
+	}{
+		{"pt=0ms/replicas=1/redis=off", 1, "", 0}, {"pt=0ms/replicas=1", 1, redisURL, 0}, {"pt=0ms/replicas=3", 3, redisURL, 0},
+		{"pt=50ms/replicas=1/redis=off", 1, "", 50 * time.Millisecond}, {"pt=50ms/replicas=1", 1, redisURL, 50 * time.Millisecond},
+		{"pt=50ms/replicas=3", 3, redisURL, 50 * time.Millisecond},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			c := startCluster(b, bc.replicas, bc.redis, nil)
+			c.pt.SetLatency(bc.latency)
+			values, _ := workload(b.N)
+			ids := make([]string, len(values))
+			for i, v := range values {
+				ids[i] = c.entity(v)
+			}
+			cpu0 := cpuTime()
+			b.ResetTimer()
+			start := time.Now()
+			works := make([]string, len(ids))
+			var wg sync.WaitGroup
+			const publishers = 4
+			for p := range publishers {
+				wg.Go(func() {
+					for i := p; i < len(ids); i += publishers {
+						w, err := c.octi.Enrich(c.ctx, c.env["CONNECTOR_ID"], openctitest.EnrichmentRequest{EntityID: ids[i], Mode: openctitest.ModeManual})
+						if err != nil {
+							b.Error(err)
+							return
+						}
+						works[i] = w
+					}
+				})
+			}
+			wg.Wait()
+			c.settle(works)
+			elapsed := time.Since(start)
+			b.StopTimer()
+			cpu := cpuTime() - cpu0
+			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "req/s")
+			b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/req")
+			b.ReportMetric(float64(c.calls())/float64(b.N), "calls/req")
+		})
+	}
+}
+
+// cpuTime is the CPU time (user and system) the process used so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

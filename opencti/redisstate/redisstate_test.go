@@ -22,6 +22,13 @@ import (
 // replicas of a connector would.
 func replicas(t *testing.T, url string, n int, opts ...redisstate.Option) []*redisstate.Store {
 	t.Helper()
+	stores, _ := replicasAt(t, url, n, opts...)
+	return stores
+}
+
+// replicasAt is replicas, also returning the key root.
+func replicasAt(t *testing.T, url string, n int, opts ...redisstate.Option) ([]*redisstate.Store, string) {
+	t.Helper()
 	root := testenv.RedisRoot(t)
 	out := make([]*redisstate.Store, n)
 	for i := range out {
@@ -33,7 +40,7 @@ func replicas(t *testing.T, url string, n int, opts ...redisstate.Option) []*red
 		t.Cleanup(func() { _ = s.Close() })
 		out[i] = s
 	}
-	return out
+	return out, root
 }
 
 // waitFor polls cond until it holds, failing after a generous bound.
@@ -330,7 +337,7 @@ func TestIntegrationLeaseTakeoverAfterHolderDies(t *testing.T) {
 func TestIntegrationLeaseRenewedWhileRunning(t *testing.T) {
 	t.Parallel()
 	url := testenv.RedisURL(t)
-	stores := replicas(t, url, 2)
+	stores, root := replicasAt(t, url, 2)
 	const ttl = 1500 * time.Millisecond
 	holder, other := stores[0].Lease("import", ttl), stores[1].Lease("import", ttl)
 	raw := redis.NewClient(mustOptions(t, url))
@@ -352,7 +359,7 @@ func TestIntegrationLeaseRenewedWhileRunning(t *testing.T) {
 	<-running
 	// Watch three renewals (the TTL going up again); the other replica
 	// stands by throughout.
-	key := findKey(t, raw, "*:lease:import")
+	key := root + ":connector:c-1:lease:import"
 	last, renewals := ttl, 0
 	waitFor(t, "three renewals", func() bool {
 		pttl := raw.PTTL(t.Context(), key).Val()
@@ -378,7 +385,7 @@ func TestIntegrationLeaseRenewedWhileRunning(t *testing.T) {
 func TestIntegrationLeaseLostCancelsTheRun(t *testing.T) {
 	t.Parallel()
 	url := testenv.RedisURL(t)
-	stores := replicas(t, url, 2)
+	stores, root := replicasAt(t, url, 2)
 	holder, thief := stores[0].Lease("import", 600*time.Millisecond), stores[1].Lease("import", time.Minute)
 	raw := redis.NewClient(mustOptions(t, url))
 	t.Cleanup(func() { _ = raw.Close() })
@@ -393,34 +400,13 @@ func TestIntegrationLeaseLostCancelsTheRun(t *testing.T) {
 	}()
 	<-running
 	// Another replica takes the lease (as after a pause longer than the TTL).
-	raw.Del(t.Context(), findKey(t, raw, "*:lease:import"))
+	raw.Del(t.Context(), root+":connector:c-1:lease:import")
 	if ok, err := thief.Acquire(t.Context()); !ok || err != nil {
 		t.Fatal(ok, err)
 	}
 	if err := <-done; !errors.Is(err, redisstate.ErrLeaseLost) {
 		t.Errorf("Run = %v, want ErrLeaseLost", err)
 	}
-}
-
-// findKey returns the one key matching the pattern (the test's own: each
-// test has its root).
-func findKey(t *testing.T, raw *redis.Client, suffix string) string {
-	t.Helper()
-	var found string
-	waitFor(t, "key "+suffix, func() bool {
-		keys, err := raw.Keys(t.Context(), "test:"+strings.NewReplacer("/", "_", " ", "_", ":", "_").Replace(t.Name())+":"+suffix).Result()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(keys) > 1 {
-			t.Fatalf("keys %v", keys)
-		}
-		if len(keys) == 1 {
-			found = keys[0]
-		}
-		return found != ""
-	})
-	return found
 }
 
 func mustOptions(t *testing.T, url string) *redis.Options {

@@ -39,15 +39,12 @@ func run(args []string, env config.LookupEnv, stdout, stderr io.Writer) int {
 
 // runContext is run with the stop signal as a context.
 func runContext(ctx context.Context, args []string, env config.LookupEnv, stdout, stderr io.Writer) int {
-	var (
-		settings articles.Settings
-		shared   redisstate.Settings
-	)
+	var settings articles.Settings
 	prepared, code, done := launch.Command{
 		Name: "riskiq-import", Version: version, Sample: sampleConfig,
 		Load: func(src *config.Source) config.Config {
 			cfg, s := articles.Load(src)
-			settings, shared = s, redisstate.LoadSettings(src, cfg.Connector.ID)
+			settings = s
 			return cfg
 		},
 	}.Prepare(args, env, stdout, stderr)
@@ -67,7 +64,7 @@ func runContext(ctx context.Context, args []string, env config.LookupEnv, stdout
 		log.Error("Invalid OpenCTI settings", "error", err)
 		return 1
 	}
-	store, err := redisstate.Open(shared, redisstate.WithLogger(log))
+	store, err := redisstate.Open(settings.Shared, redisstate.WithLogger(log))
 	if err != nil {
 		log.Error("Invalid Redis settings", "error", err)
 		return 1

@@ -35,15 +35,12 @@ func main() {
 
 // run is the whole program: exit 0 on a clean stop, 1 on failure, 2 on a usage error.
 func run(ctx context.Context, args []string, env config.LookupEnv, stdout, stderr io.Writer) int {
-	var (
-		settings enrichment.Settings
-		shared   redisstate.Settings
-	)
+	var settings enrichment.Settings
 	prepared, code, done := launch.Command{
 		Name: "riskiq-passive-total", Version: version, Sample: sampleConfig,
 		Load: func(src *config.Source) config.Config {
 			cfg, s := enrichment.Load(src)
-			settings, shared = s, redisstate.LoadSettings(src, cfg.Connector.ID)
+			settings = s
 			return cfg
 		},
 	}.Prepare(args, env, stdout, stderr)
@@ -51,7 +48,7 @@ func run(ctx context.Context, args []string, env config.LookupEnv, stdout, stder
 		return code
 	}
 	cfg, log := prepared.Config, prepared.Log
-	store, err := redisstate.Open(shared, redisstate.WithLogger(log))
+	store, err := redisstate.Open(settings.Shared, redisstate.WithLogger(log))
 	if err != nil {
 		log.Error("Invalid Redis settings", "error", err)
 		return 1
@@ -77,8 +74,8 @@ func run(ctx context.Context, args []string, env config.LookupEnv, stdout, stder
 		return 1
 	}
 	src = enrichment.PassiveTotal{Client: pt}
-	if store != nil && shared.CacheTTL > 0 {
-		src = enrichment.Cached{Source: src, Cache: store.Cache(shared.CacheTTL), Name: "passivetotal"}
+	if store != nil && settings.Shared.CacheTTL > 0 {
+		src = enrichment.Cached{Source: src, Cache: store.Cache(settings.Shared.CacheTTL), Name: "passivetotal"}
 	}
 	handler := enrichment.NewHandler(src, enrichment.Config{
 		MaxTLP: settings.MaxTLP, Window: settings.Window, InScope: helper.InScope, Logger: log,

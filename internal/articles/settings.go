@@ -8,6 +8,7 @@ import (
 
 	"github.com/riskiq-opencti/connectors/internal/launch"
 	"github.com/riskiq-opencti/connectors/opencti/config"
+	"github.com/riskiq-opencti/connectors/opencti/redisstate"
 	"github.com/riskiq-opencti/connectors/opencti/scrub"
 )
 
@@ -44,6 +45,9 @@ type Settings struct {
 	// RunOnce is set by CONNECTOR_DURATION_PERIOD=0 (pycti's run once);
 	// CONNECTOR_RUN_AND_TERMINATE is read by the SDK.
 	RunOnce bool
+	// Shared is CONNECTOR_REDIS_URL, the import lock of the replicas (read
+	// by Load, not by LoadSettings).
+	Shared redisstate.Settings
 }
 
 // SchedulePeriod is the period to give the SDK's scheduler: every
@@ -95,6 +99,7 @@ func Load(src *config.Source) (config.Config, Settings) {
 			Reason: "must be EXTERNAL_IMPORT for this connector"})
 	}
 	s := LoadSettings(src)
+	s.Shared = redisstate.LoadSettings(src, cfg.Connector.ID)
 	if cfg.Connector.DurationPeriodSet {
 		switch {
 		case cfg.Connector.DurationPeriod == 0:

@@ -7,6 +7,7 @@ import (
 
 	"github.com/riskiq-opencti/connectors/internal/launch"
 	"github.com/riskiq-opencti/connectors/opencti/config"
+	"github.com/riskiq-opencti/connectors/opencti/redisstate"
 	"github.com/riskiq-opencti/connectors/opencti/scrub"
 	"github.com/riskiq-opencti/connectors/opencti/stix"
 )
@@ -33,6 +34,9 @@ type Settings struct {
 	Window time.Duration
 	// BaseURL is RISKIQ_BASE_URL, without the /v2 segment.
 	BaseURL string
+	// Shared is CONNECTOR_REDIS_URL and CONNECTOR_CACHE_TTL, the state the
+	// replicas share (read by Load, not by LoadSettings).
+	Shared redisstate.Settings
 }
 
 // Variables lists the settings an operator sets for this connector, with
@@ -70,7 +74,9 @@ func Load(src *config.Source) (config.Config, Settings) {
 		src.AddProblem(&config.Problem{Env: "CONNECTOR_TYPE", Key: "connector.type", Value: cfg.Connector.Type,
 			Reason: "must be INTERNAL_ENRICHMENT for this connector"})
 	}
-	return cfg, LoadSettings(src)
+	s := LoadSettings(src)
+	s.Shared = redisstate.LoadSettings(src, cfg.Connector.ID)
+	return cfg, s
 }
 
 // LoadSettings reads the connector's own settings (the riskiq section) only,

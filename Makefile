@@ -4,7 +4,7 @@ GO ?= go
 GOLANGCI_LINT_VERSION := v2.15.0
 PKGS := ./...
 
-.PHONY: all build test test-short vet tidy tidy-check fmt lint bench fuzz rabbitmq
+.PHONY: all build test test-short vet tidy tidy-check fmt lint bench fuzz rabbitmq redis
 
 all: build
 
@@ -18,6 +18,9 @@ build:
 rabbitmq:
 	@./scripts/ensure-rabbitmq.sh
 
+redis:
+	@./scripts/ensure-redis.sh
+
 vet:
 	$(GO) vet $(PKGS)
 
@@ -25,7 +28,7 @@ tidy-check:
 	$(GO) mod tidy -diff
 
 ## test: vet, module drift check, then every unit and integration test with the race detector.
-test: rabbitmq vet tidy-check
+test: rabbitmq redis vet tidy-check
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 
 ## test-short: unit tests only (integration tests skip under -short).

@@ -20,6 +20,7 @@ import (
 	"github.com/riskiq-opencti/connectors/opencti"
 	"github.com/riskiq-opencti/connectors/opencti/config"
 	"github.com/riskiq-opencti/connectors/opencti/metrics"
+	"github.com/riskiq-opencti/connectors/opencti/redisstate"
 )
 
 // version is stamped at build time with -ldflags "-X main.version=…" (make
@@ -74,8 +75,23 @@ func runWith(ctx context.Context, args []string, env config.LookupEnv, stdout, s
 		log.Error("Invalid OpenCTI settings", "error", err)
 		return 1
 	}
+	store, err := redisstate.Open(settings.Shared, redisstate.WithLogger(log))
+	if err != nil {
+		log.Error("Invalid Redis settings", "error", err)
+		return 1
+	}
+	defer func() { _ = store.Close() }()
+	var (
+		platform articles.Platform = helper
+		lease    *redisstate.Lease
+	)
+	if store != nil {
+		_ = store.Ping(ctx) // logs; without Redis each replica imports alone until it is back
+		lease = store.Lease(importLease, redisstate.DefaultLeaseTTL)
+		platform = leasedPlatform{Helper: helper, lease: lease, log: log}
+	}
 	importer, err := articles.NewImporter(articles.Config{
-		Source: source, Platform: helper, Lister: helper.API(),
+		Source: source, Platform: platform, Lister: helper.API(),
 		Options:  articles.Options{CreateObservables: settings.CreateObservables},
 		Interval: settings.Interval, ImportFrom: settings.ImportFrom, Cursor: settings.Cursor(), Logger: log, Metrics: m,
 		InFlight: cfg.Connector.Concurrency,
@@ -98,7 +114,11 @@ func runWith(ctx context.Context, args []string, env config.LookupEnv, stdout, s
 	var lastErr error
 	period := settings.SchedulePeriod()
 	err = helper.Schedule(ctx, period, func(ctx context.Context) error {
-		lastErr = importer.Run(ctx)
+		if lease != nil {
+			lastErr = runLeased(ctx, lease, helper, log, importer.Run)
+		} else {
+			lastErr = importer.Run(ctx)
+		}
 		return lastErr
 	})
 	m.SetState(metrics.StateStopped)

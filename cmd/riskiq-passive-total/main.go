@@ -21,6 +21,7 @@ import (
 	"github.com/riskiq-opencti/connectors/opencti"
 	"github.com/riskiq-opencti/connectors/opencti/config"
 	"github.com/riskiq-opencti/connectors/opencti/metrics"
+	"github.com/riskiq-opencti/connectors/opencti/redisstate"
 )
 
 // version is stamped at build time with -ldflags "-X main.version=…" (make
@@ -66,7 +67,16 @@ func runWith(ctx context.Context, args []string, env config.LookupEnv, stdout, s
 		return code
 	}
 	cfg, log := prepared.Config, prepared.Log
-	newHandler, err := handlerFor(settings, log, d, v)
+	store, err := redisstate.Open(settings.Shared, redisstate.WithLogger(log))
+	if err != nil {
+		log.Error("Invalid Redis settings", "error", err)
+		return 1
+	}
+	defer func() { _ = store.Close() }()
+	if store != nil {
+		_ = store.Ping(ctx) // logs; without Redis the replicas work alone until it is back
+	}
+	newHandler, err := handlerFor(settings, log, d, v, store)
 	if err != nil {
 		if settings.Source == defenderti.SourceDefender {
 			log.Error("Invalid Microsoft Defender TI settings", "error", err)
@@ -104,7 +114,9 @@ func runWith(ctx context.Context, args []string, env config.LookupEnv, stdout, s
 
 // handlerFor builds the client of the configured source (no I/O) and
 // returns the constructor of its enrichment handler.
-func handlerFor(s enrichment.Settings, log *slog.Logger, d deps, version string) (func(enrichment.Config) *enrichment.Handler, error) {
+// With Redis (store not nil) the PassiveTotal replicas share the quota
+// budget, the 429 pause and the result cache.
+func handlerFor(s enrichment.Settings, log *slog.Logger, d deps, version string, store *redisstate.Store) (func(enrichment.Config) *enrichment.Handler, error) {
 	if s.Source == defenderti.SourceDefender {
 		opts := []defenderti.Option{defenderti.WithLogger(log), defenderti.WithUserAgent("opencti-riskiq-passive-total/" + version)}
 		if d.graphHTTP != nil {
@@ -120,18 +132,25 @@ func handlerFor(s enrichment.Settings, log *slog.Logger, d deps, version string)
 		}
 		return func(c enrichment.Config) *enrichment.Handler { return enrichment.NewDefenderHandler(src, c) }, nil
 	}
-	pt, err := apiClient(s, log, version)
+	var opts []passivetotal.Option
+	if store != nil {
+		account := store.Account("passivetotal", s.Username)
+		opts = append(opts, passivetotal.WithSharedQuota(account), passivetotal.WithSharedPause(account))
+	}
+	pt, err := apiClient(s, log, version, opts...)
 	if err != nil {
 		return nil, err
 	}
-	return func(c enrichment.Config) *enrichment.Handler {
-		return enrichment.NewHandler(enrichment.PassiveTotal{Client: pt}, c)
-	}, nil
+	var src enrichment.Source = enrichment.PassiveTotal{Client: pt}
+	if store != nil && s.Shared.CacheTTL > 0 {
+		src = enrichment.Cached{Source: src, Cache: store.Cache(s.Shared.CacheTTL), Name: "passivetotal"}
+	}
+	return func(c enrichment.Config) *enrichment.Handler { return enrichment.NewHandler(src, c) }, nil
 }
 
 // apiClient is the PassiveTotal client of the settings: RISKIQ_BASE_URL with
 // or without its /v2 segment.
-func apiClient(settings enrichment.Settings, log *slog.Logger, version string) (*passivetotal.Client, error) {
-	return passivetotal.New(passivetotal.JoinVersion(settings.BaseURL), settings.Username, settings.APIKey.Reveal(),
-		passivetotal.WithLogger(log), passivetotal.WithUserAgent("opencti-riskiq-passive-total/"+version))
+func apiClient(settings enrichment.Settings, log *slog.Logger, version string, opts ...passivetotal.Option) (*passivetotal.Client, error) {
+	opts = append([]passivetotal.Option{passivetotal.WithLogger(log), passivetotal.WithUserAgent("opencti-riskiq-passive-total/" + version)}, opts...)
+	return passivetotal.New(passivetotal.JoinVersion(settings.BaseURL), settings.Username, settings.APIKey.Reveal(), opts...)
 }

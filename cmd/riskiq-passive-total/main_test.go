@@ -73,6 +73,7 @@ func TestCheckReportsEveryProblemWithoutSecrets(t *testing.T) {
 		"OPENCTI_URL": "ftp://opencti", "OPENCTI_TOKEN": "ChangeMe", "CONNECTOR_ID": "",
 		"RISKIQ_API_KEY": "super-secret-key-123", "RISKIQ_MAX_TLP": "TLP:PURPLE",
 		"RISKIQ_IMPORT_LAST_SEEN_TIME_WINDOW": "P", "CONNECTOR_CONCURRENCY": "0",
+		"CONNECTOR_REDIS_URL": "http://:redis-pass-991@redis:6379/2", "CONNECTOR_CACHE_TTL": "-PT1M",
 	}
 	var out, errOut bytes.Buffer
 	code := run(t.Context(), []string{"-check", "-config", filepath.Join(t.TempDir(), "none.yml")}, envOf(env), &out, &errOut)
@@ -89,12 +90,12 @@ func TestCheckReportsEveryProblemWithoutSecrets(t *testing.T) {
 		t.Fatalf("run -check = %d, want 1", code)
 	}
 	msg := errOut.String()
-	for _, want := range []string{"OPENCTI_URL", "OPENCTI_TOKEN", "CONNECTOR_ID", "RISKIQ_USERNAME", "RISKIQ_MAX_TLP", "RISKIQ_IMPORT_LAST_SEEN_TIME_WINDOW", "CONNECTOR_CONCURRENCY"} {
+	for _, want := range []string{"OPENCTI_URL", "OPENCTI_TOKEN", "CONNECTOR_ID", "RISKIQ_USERNAME", "RISKIQ_MAX_TLP", "RISKIQ_IMPORT_LAST_SEEN_TIME_WINDOW", "CONNECTOR_CONCURRENCY", "CONNECTOR_REDIS_URL", "CONNECTOR_CACHE_TTL"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("problem with %s not reported:\n%s", want, msg)
 		}
 	}
-	if strings.Contains(msg, "super-secret-key-123") {
+	if strings.Contains(msg, "super-secret-key-123") || strings.Contains(msg, "redis-pass-991") {
 		t.Errorf("the API key leaked:\n%s", msg)
 	}
 }

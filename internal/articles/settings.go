@@ -11,6 +11,7 @@ import (
 	"github.com/riskiq-opencti/connectors/internal/launch"
 	"github.com/riskiq-opencti/connectors/internal/passivetotal"
 	"github.com/riskiq-opencti/connectors/opencti/config"
+	"github.com/riskiq-opencti/connectors/opencti/redisstate"
 	"github.com/riskiq-opencti/connectors/opencti/scrub"
 )
 
@@ -53,6 +54,9 @@ type Settings struct {
 	// is defender; nil for PassiveTotal (the default). User and Password are
 	// then optional and unused.
 	Defender *DefenderSettings
+	// Shared is CONNECTOR_REDIS_URL, the import lock of the replicas (read
+	// by Load, not by LoadSettings).
+	Shared redisstate.Settings
 }
 
 // DefenderSettings are the settings of the Microsoft Defender TI import.
@@ -118,6 +122,7 @@ var Variables = slices.Concat([]launch.Variable{
 	{Env: "CONNECTOR_RUN_AND_TERMINATE", Key: "connector.run_and_terminate", Default: "false"},
 	{Env: "CONNECTOR_DURATION_PERIOD", Key: "connector.duration_period"},
 	{Env: "CONNECTOR_CONCURRENCY", Key: "connector.concurrency", Default: "8"},
+	{Env: "CONNECTOR_REDIS_URL", Key: "connector.redis_url", Sensitive: true},
 	{Env: "RISKIQ_BASE_URL", Key: "riskiq.base_url", Default: DefaultBaseURL},
 	{Env: "RISKIQ_USER", Key: "riskiq.user", Mandatory: true},
 	{Env: "RISKIQ_PASSWORD", Key: "riskiq.password", Mandatory: true},
@@ -163,6 +168,7 @@ func Load(src *config.Source) (config.Config, Settings) {
 			Reason: "must be EXTERNAL_IMPORT for this connector"})
 	}
 	s := LoadSettings(src)
+	s.Shared = redisstate.LoadSettings(src, cfg.Connector.ID)
 	if cfg.Connector.DurationPeriodSet {
 		switch {
 		case cfg.Connector.DurationPeriod == 0:

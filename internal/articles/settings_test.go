@@ -9,6 +9,7 @@ import (
 
 	"github.com/riskiq-opencti/connectors/internal/articles"
 	"github.com/riskiq-opencti/connectors/opencti/config"
+	"github.com/riskiq-opencti/connectors/opencti/redisstate"
 )
 
 func source(t *testing.T, env map[string]string, yml string) *config.Source {
@@ -46,6 +47,7 @@ func TestLoadDefaults(t *testing.T) {
 	want := articles.Settings{
 		BaseURL: articles.DefaultBaseURL, User: "analyst@example.com", Password: "k3y",
 		CreateObservables: true, Interval: 24 * time.Hour,
+		Shared: redisstate.Settings{CacheTTL: redisstate.DefaultCacheTTL, ConnectorID: cfg.Connector.ID},
 	}
 	if d := cmp.Diff(want, s); d != "" {
 		t.Errorf("settings (-want +got):\n%s", d)
@@ -90,6 +92,7 @@ riskiq:
 	want := articles.Settings{
 		BaseURL: "https://api.riskiq.net/pt/v2", User: "analyst@example.com", Password: "k3y",
 		Interval: time.Hour, ImportFrom: &from,
+		Shared: redisstate.Settings{CacheTTL: redisstate.DefaultCacheTTL, ConnectorID: cfg.Connector.ID},
 	}
 	if d := cmp.Diff(want, s); d != "" {
 		t.Errorf("settings (-want +got):\n%s", d)

@@ -8,6 +8,7 @@ import (
 	"github.com/riskiq-opencti/connectors/internal/defenderti"
 	"github.com/riskiq-opencti/connectors/internal/launch"
 	"github.com/riskiq-opencti/connectors/opencti/config"
+	"github.com/riskiq-opencti/connectors/opencti/redisstate"
 	"github.com/riskiq-opencti/connectors/opencti/scrub"
 	"github.com/riskiq-opencti/connectors/opencti/stix"
 )
@@ -47,6 +48,9 @@ type Settings struct {
 	// HostReputation is DEFENDER_TI_HOST_REPUTATION: also read the host's
 	// reputation (score and classification label on the observable).
 	HostReputation bool
+	// Shared is CONNECTOR_REDIS_URL and CONNECTOR_CACHE_TTL, the state the
+	// replicas share (read by Load, not by LoadSettings).
+	Shared redisstate.Settings
 }
 
 // Variables lists the settings an operator sets for this connector, with
@@ -64,6 +68,8 @@ var Variables = append([]launch.Variable{
 	{Env: "CONNECTOR_SHUTDOWN_TIMEOUT", Key: "connector.shutdown_timeout", Default: "PT30S"},
 	{Env: "CONNECTOR_EXPOSE_METRICS", Key: "connector.expose_metrics", Default: "false"},
 	{Env: "CONNECTOR_METRICS_PORT", Key: "connector.metrics_port", Default: "9095"},
+	{Env: "CONNECTOR_REDIS_URL", Key: "connector.redis_url", Sensitive: true},
+	{Env: "CONNECTOR_CACHE_TTL", Key: "connector.cache_ttl", Default: "PT1H"},
 	{Env: "RISKIQ_USERNAME", Key: "riskiq.username", Mandatory: true},
 	{Env: "RISKIQ_API_KEY", Key: "riskiq.api_key", Mandatory: true},
 	{Env: "RISKIQ_MAX_TLP", Key: "riskiq.max_tlp", Enum: []string{
@@ -95,7 +101,9 @@ func Load(src *config.Source) (config.Config, Settings) {
 		src.AddProblem(&config.Problem{Env: "CONNECTOR_TYPE", Key: "connector.type", Value: cfg.Connector.Type,
 			Reason: "must be INTERNAL_ENRICHMENT for this connector"})
 	}
-	return cfg, loadSettings(src, source)
+	s := loadSettings(src, source)
+	s.Shared = redisstate.LoadSettings(src, cfg.Connector.ID)
+	return cfg, s
 }
 
 // LoadSettings reads the connector's own settings (the riskiq section, and

@@ -111,4 +111,7 @@ type Variable struct {
 	// Enum lists the accepted values when they are a closed set; empty
 	// otherwise.
 	Enum []string
+	// Sensitive marks a value that may hold a secret although its name does
+	// not say so (a URL with a password): see [Variable.Secret].
+	Sensitive bool
 }

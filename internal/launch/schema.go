@@ -35,9 +35,12 @@ func (v Variable) SchemaType() string {
 	return "string"
 }
 
-// Secret reports whether the variable holds a secret, by its name (…_TOKEN,
-// …_KEY, …_PASSWORD, …_SECRET, …_PASSPHRASE).
+// Secret reports whether the variable holds a secret: marked Sensitive, or
+// by its name (…_TOKEN, …_KEY, …_PASSWORD, …_SECRET, …_PASSPHRASE).
 func (v Variable) Secret() bool {
+	if v.Sensitive {
+		return true
+	}
 	for _, s := range secretSuffixes {
 		if strings.HasSuffix(v.Env, s) {
 			return true

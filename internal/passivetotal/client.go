@@ -78,6 +78,9 @@ type Client struct {
 
 	quota quotaState
 	gate  rateGate
+
+	sharedQuota SharedQuota // nil: the client counts alone
+	sharedPause SharedPause // nil: the client pauses alone
 }
 
 // Option configures a [Client].

@@ -67,6 +67,9 @@ func (c *Client) PassiveDNS(ctx context.Context, query string, start time.Time) 
 	if err := c.quotaGate(); err != nil {
 		return nil, fmt.Errorf("passivetotal: passive dns for %q: %w", query, err)
 	}
+	if err := c.takeSharedSearch(ctx); err != nil {
+		return nil, fmt.Errorf("passivetotal: passive dns for %q: %w", query, err)
+	}
 	params := url.Values{"query": {query}}
 	if !start.IsZero() {
 		params.Set("start", start.UTC().Format(dateTimeLayout))

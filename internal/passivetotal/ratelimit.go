@@ -53,6 +53,7 @@ func (c *Client) pauseAll(ctx context.Context, r *call, pause time.Duration) tim
 	now := c.now()
 	pause = min(max(pause, 0), c.maxElapsed)
 	opens := c.gate.closeUntil(now.Add(pause))
+	c.sharePause(ctx, opens)
 	c.log.LogAttrs(ctx, slog.LevelWarn, "passivetotal rate limit: pausing every call of the client",
 		slog.String("endpoint", r.endpoint),
 		slog.Duration("pause", pause),
@@ -72,6 +73,11 @@ func (c *Client) waitRateGate(ctx context.Context, r *call, limit time.Time) err
 	var waited time.Time
 	for {
 		opens := c.gate.opensAt()
+		if shared := c.sharedOpensAt(ctx); shared.After(opens) {
+			// Another process was told to pause: this client pauses too,
+			// at most its retry budget, like for its own 429.
+			opens = c.gate.closeUntil(minTime(shared, c.now().Add(c.maxElapsed)))
+		}
 		if !opens.After(waited) {
 			return nil // already waited for this opening
 		}
@@ -90,4 +96,11 @@ func (c *Client) waitRateGate(ctx context.Context, r *call, limit time.Time) err
 		}
 		waited = opens
 	}
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }

@@ -114,19 +114,27 @@ func runWith(ctx context.Context, args []string, env config.LookupEnv, stdout, s
 
 // handlerFor builds the client of the configured source (no I/O) and
 // returns the constructor of its enrichment handler.
-// With Redis (store not nil) the PassiveTotal replicas share the quota
-// budget, the 429 pause and the result cache.
+// With Redis (store not nil) the replicas share the 429 pause and the
+// result cache, and with PassiveTotal the quota budget (Defender TI
+// documents no quota to budget).
 func handlerFor(s enrichment.Settings, log *slog.Logger, d deps, version string, store *redisstate.Store) (func(enrichment.Config) *enrichment.Handler, error) {
 	if s.Source == defenderti.SourceDefender {
 		opts := []defenderti.Option{defenderti.WithLogger(log), defenderti.WithUserAgent("opencti-riskiq-passive-total/" + version)}
 		if d.graphHTTP != nil {
 			opts = append(opts, defenderti.WithHTTPClient(d.graphHTTP))
 		}
+		if store != nil {
+			// One pause per app registration, shared by the replicas.
+			opts = append(opts, defenderti.WithSharedPause(store.Account("defenderti", s.Defender.TenantID+"/"+s.Defender.ClientID)))
+		}
 		client, err := defenderti.New(s.Defender, opts...)
 		if err != nil {
 			return nil, err
 		}
 		src := enrichment.Defender{Client: client}
+		if store != nil && s.Shared.CacheTTL > 0 {
+			src.Client = enrichment.CachedPassiveDNS{Client: client, Cache: store.Cache(s.Shared.CacheTTL), Name: "defenderti"}
+		}
 		if s.HostReputation {
 			src.Reputation = client
 		}

@@ -52,12 +52,13 @@ const (
 // tokens from Entra ID. It is safe for concurrent use; tokens, the
 // throttling pause and the credential are shared by all callers.
 type Client struct {
-	s          Settings
-	base       string // Graph base, no trailing slash
-	baseOrigin string
-	hc         *http.Client
-	log        *slog.Logger
-	userAgent  string
+	sharedPause SharedPause // nil: the pause is this client's own
+	s           Settings
+	base        string // Graph base, no trailing slash
+	baseOrigin  string
+	hc          *http.Client
+	log         *slog.Logger
+	userAgent   string
 
 	now            func() time.Time
 	sleep          func(context.Context, time.Duration) error
@@ -646,6 +647,7 @@ func (c *Client) pauseAll(ctx context.Context, endpoint string, pause time.Durat
 	now := c.now()
 	pause = min(max(pause, 0), c.maxElapsed)
 	opens := c.gate.closeUntil(now.Add(pause))
+	c.sharePause(ctx, opens)
 	c.log.LogAttrs(ctx, slog.LevelWarn, MsgThrottled,
 		slog.String("path", endpoint), slog.Float64("retry_after_seconds", pause.Seconds()), slog.Time("until", opens))
 	return opens.Sub(now)
@@ -659,6 +661,14 @@ func (c *Client) waitGate(ctx context.Context, endpoint string, limit time.Time)
 	var waited time.Time
 	for {
 		opens := c.gate.opensAt()
+		if shared := c.sharedOpensAt(ctx); shared.After(opens) {
+			// Another replica was throttled: pause too, at most the retry
+			// budget, as for this client's own 429.
+			if limit := c.now().Add(c.maxElapsed); shared.After(limit) {
+				shared = limit
+			}
+			opens = c.gate.closeUntil(shared)
+		}
 		if !opens.After(waited) {
 			return nil
 		}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"time"
+
+	"github.com/riskiq-opencti/connectors/internal/defenderti"
 )
 
 // ResultCache keeps lookup results for the replicas of the connector;
@@ -50,6 +52,50 @@ func (c Cached) Resolutions(ctx context.Context, value string, since time.Time) 
 	var out []Resolution
 	if err := json.Unmarshal(raw, &out); err != nil {
 		return c.Source.Resolutions(ctx, value, since) // unreadable entry: look up
+	}
+	return out, nil
+}
+
+// CachedPassiveDNS is a Defender TI [PassiveDNSClient] whose results are
+// cached like [Cached]'s: keyed by source name, direction, the UTC day of the
+// window start and the host. Errors are not cached.
+type CachedPassiveDNS struct {
+	// Client looks up what the cache does not hold.
+	Client PassiveDNSClient
+	// Cache holds the results.
+	Cache ResultCache
+	// Name names the source in the keys, e.g. "defenderti".
+	Name string
+}
+
+// PassiveDNS implements [PassiveDNSClient].
+func (c CachedPassiveDNS) PassiveDNS(ctx context.Context, host string, reverse bool, since time.Time) (defenderti.PassiveDNSResult, error) {
+	dir := "forward"
+	if reverse {
+		dir = "reverse"
+	}
+	key := c.Name + ":" + dir + ":" + since.UTC().Format(time.DateOnly) + ":" + host
+	var (
+		fresh  defenderti.PassiveDNSResult
+		filled bool
+	)
+	raw, err := c.Cache.Fetch(ctx, key, func(ctx context.Context) ([]byte, error) {
+		res, err := c.Client.PassiveDNS(ctx, host, reverse, since)
+		if err != nil {
+			return nil, err
+		}
+		fresh, filled = res, true
+		return json.Marshal(res)
+	})
+	switch {
+	case err != nil:
+		return defenderti.PassiveDNSResult{Count: -1}, err
+	case filled:
+		return fresh, nil
+	}
+	var out defenderti.PassiveDNSResult
+	if err := json.Unmarshal(raw, &out); err != nil {
+		return c.Client.PassiveDNS(ctx, host, reverse, since) // unreadable entry: look up
 	}
 	return out, nil
 }

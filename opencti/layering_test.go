@@ -1,6 +1,7 @@
 package opencti_test
 
 import (
+	"errors"
 	"os/exec"
 	"strings"
 	"testing"
@@ -22,11 +23,11 @@ func TestSDKImportsNothingOfTheApplication(t *testing.T) {
 	cmd := exec.CommandContext(t.Context(), goBin, "list", "-deps", "-test", "-f", "{{.ImportPath}}", module+"/opencti/...")
 	out, err := cmd.Output()
 	if err != nil {
-		var stderr string
-		if ee, ok := err.(*exec.ExitError); ok {
-			stderr = string(ee.Stderr)
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			t.Fatalf("go list: %v\n%s", err, ee.Stderr)
 		}
-		t.Fatalf("go list: %v\n%s", err, stderr)
+		t.Fatalf("go list: %v", err)
 	}
 	if bad := outsideSDK(string(out)); len(bad) > 0 {
 		t.Errorf("the SDK depends on packages of the module outside opencti/:\n%s", strings.Join(bad, "\n"))

@@ -1,7 +1,6 @@
 package articles
 
 import (
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -11,7 +10,6 @@ import (
 	"github.com/riskiq-opencti/connectors/internal/launch"
 	"github.com/riskiq-opencti/connectors/internal/passivetotal"
 	"github.com/riskiq-opencti/connectors/opencti/config"
-	"github.com/riskiq-opencti/connectors/opencti/scrub"
 )
 
 // Connector defaults, the Python connector's.
@@ -227,11 +225,8 @@ func LoadSettings(src *config.Source) Settings {
 			s.ImportFrom = &t
 		}
 	}
-	if u, err := url.Parse(s.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
-		u.User != nil || strings.Contains(s.BaseURL, "@") || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
-		// scrub.URL prints the URL without its credentials, parsed or not.
-		src.AddProblem(&config.Problem{Env: "RISKIQ_BASE_URL", Key: "riskiq.base_url", Value: scrub.URL(s.BaseURL),
-			Reason: "must be an http(s) URL without credentials or query, e.g. " + DefaultBaseURL})
+	if p := config.CheckBaseURL("RISKIQ_BASE_URL", "riskiq.base_url", s.BaseURL, ", e.g. "+DefaultBaseURL); p != nil {
+		src.AddProblem(p)
 	} else {
 		s.BaseURL = passivetotal.JoinVersion(s.BaseURL)
 	}

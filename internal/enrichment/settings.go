@@ -1,14 +1,12 @@
 package enrichment
 
 import (
-	"net/url"
 	"strings"
 	"time"
 
 	"github.com/riskiq-opencti/connectors/internal/defenderti"
 	"github.com/riskiq-opencti/connectors/internal/launch"
 	"github.com/riskiq-opencti/connectors/opencti/config"
-	"github.com/riskiq-opencti/connectors/opencti/scrub"
 	"github.com/riskiq-opencti/connectors/opencti/stix"
 )
 
@@ -151,12 +149,7 @@ func loadPassiveTotal(src *config.Source) Settings {
 	}
 	checkWindow(src, s.Window)
 	s.MaxTLP = loadMaxTLP(src)
-	if u, err := url.Parse(s.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
-		u.User != nil || strings.Contains(s.BaseURL, "@") || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
-		// scrub.URL prints the URL without its credentials, parsed or not.
-		src.AddProblem(&config.Problem{Env: "RISKIQ_BASE_URL", Key: "riskiq.base_url", Value: scrub.URL(s.BaseURL),
-			Reason: "must be an http(s) URL without credentials, query or fragment, e.g. " + DefaultBaseURL})
-	}
+	src.AddProblem(config.CheckBaseURL("RISKIQ_BASE_URL", "riskiq.base_url", s.BaseURL, ", e.g. "+DefaultBaseURL))
 	return s
 }
 

@@ -3,7 +3,6 @@ package config
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"regexp"
 	"slices"
@@ -213,19 +212,20 @@ func loadOpenCTI(s *Source) OpenCTI {
 	var o OpenCTI
 	o.URL = s.Required("OPENCTI_URL", "opencti.url")
 	if o.URL != "" {
-		switch u, err := url.Parse(o.URL); {
-		case err != nil || u.Host == "" || !strings.EqualFold(u.Scheme, "http") && !strings.EqualFold(u.Scheme, "https"):
+		// The reasons of BaseURLReason, each with why it matters here.
+		switch reason := BaseURLReason(o.URL); {
+		case reason == "":
+		case reason == reasonURLUserInfo:
+			s.problem("OPENCTI_URL", "opencti.url", scrub.URL(o.URL), false, reason+": the token (OPENCTI_TOKEN) authenticates")
 			o.URL = scrub.URL(o.URL)
-			s.problem("OPENCTI_URL", "opencti.url", o.URL, false, "must be an http:// or https:// URL with a host, e.g. http://opencti:8080")
-		case u.User != nil || strings.Contains(o.URL, "@"):
-			// An "@" elsewhere is a password with an unescaped "/", "?" or "#".
-			o.URL = scrub.URL(o.URL)
-			s.problem("OPENCTI_URL", "opencti.url", o.URL, false, "must not contain a user name or password: the token (OPENCTI_TOKEN) authenticates")
-		case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
+		case reason == reasonURLQuery:
 			// pycti appends /graphql to the URL, which a query or fragment
 			// would swallow; and a query would be printed with every error.
+			s.problem("OPENCTI_URL", "opencti.url", scrub.URL(o.URL), false, reason+": /graphql is appended to it, and the token (OPENCTI_TOKEN) authenticates")
 			o.URL = scrub.URL(o.URL)
-			s.problem("OPENCTI_URL", "opencti.url", o.URL, false, "must not contain a query or fragment: /graphql is appended to it, and the token (OPENCTI_TOKEN) authenticates")
+		default:
+			s.problem("OPENCTI_URL", "opencti.url", scrub.URL(o.URL), false, reason+", e.g. http://opencti:8080")
+			o.URL = scrub.URL(o.URL)
 		}
 	}
 	o.Token = s.Secret("OPENCTI_TOKEN", "opencti.token", true)

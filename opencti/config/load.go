@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/riskiq-opencti/connectors/opencti/logging"
 	"github.com/riskiq-opencti/connectors/opencti/scrub"
 )
 
@@ -393,10 +394,12 @@ func loadConnector(s *Source, d Defaults) Connector {
 		defLevel = DefaultLogLevel
 	}
 	level := s.String("CONNECTOR_LOG_LEVEL", "connector.log_level", defLevel)
-	var ok bool
-	if c.LogLevel, ok = normaliseLevel(level); !ok {
+	// ParseLevel reads a blank name as error; here a blank value is a mistake.
+	if lvl, err := logging.ParseLevel(level); err != nil || strings.TrimSpace(level) == "" {
 		s.problem("CONNECTOR_LOG_LEVEL", "connector.log_level", level, false, "must be one of debug, info, warn, warning, error (any case)")
 		c.LogLevel = DefaultLogLevel
+	} else {
+		c.LogLevel = strings.ToLower(lvl.String()) // debug, info, warn or error
 	}
 
 	c.RunAndTerminate = s.Bool("CONNECTOR_RUN_AND_TERMINATE", "connector.run_and_terminate", false)
@@ -542,21 +545,6 @@ func checked[T any](s *Source, env, key string, get func() T, ok func(T) bool, r
 		return def
 	}
 	return v
-}
-
-// normaliseLevel maps a log level (any case) to debug, info, warn or error.
-func normaliseLevel(level string) (string, bool) {
-	switch strings.ToLower(strings.TrimSpace(level)) {
-	case "debug":
-		return "debug", true
-	case "info":
-		return "info", true
-	case "warn", "warning":
-		return "warn", true
-	case "error":
-		return "error", true
-	}
-	return "", false
 }
 
 func loadMQ(s *Source) MQ {

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/riskiq-opencti/connectors/internal/atomicfile"
+	"github.com/google/renameio/v2"
 )
 
 // directoryEnvelope is what pycti writes for CONNECTOR_SEND_TO_DIRECTORY (§7.3 step 4).
@@ -32,8 +32,8 @@ type directoryConnector struct {
 }
 
 // writeDirectory writes the whole bundle into CONNECTOR_SEND_TO_DIRECTORY_PATH
-// in pycti's envelope and file naming, atomically (a temporary name, then a
-// rename), after deleting the files older than the retention.
+// in pycti's envelope and file naming, atomically (a temporary name, fsync,
+// then a rename), after deleting the files older than the retention.
 func (h *Helper) writeDirectory(bundle []byte, applicant *string) (string, error) {
 	c := h.cfg.Connector
 	dir := c.SendToDirectoryPath
@@ -66,7 +66,7 @@ func (h *Helper) writeDirectory(bundle []byte, applicant *string) (string, error
 		now.Format("20060102-150405"),
 		strconv.FormatFloat(float64(now.UnixMicro())/1e6, 'f', -1, 64))
 	final := filepath.Join(dir, name)
-	if err := atomicfile.Write(final, body, 0o600); err != nil {
+	if err := renameio.WriteFile(final, body, 0o600); err != nil {
 		return "", fmt.Errorf("write bundle file: %w", err)
 	}
 	return final, nil

@@ -15,9 +15,9 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
-	"github.com/riskiq-opencti/connectors/internal/testenv"
 	"github.com/riskiq-opencti/connectors/opencti"
 	"github.com/riskiq-opencti/connectors/opencti/api"
+	"github.com/riskiq-opencti/connectors/opencti/internal/testenv"
 	"github.com/riskiq-opencti/connectors/opencti/metrics"
 	"github.com/riskiq-opencti/connectors/opencti/openctitest"
 )

@@ -32,7 +32,7 @@ func envOf(m map[string]string) func(string) (string, bool) {
 // without default is in the sample as a comment.
 func TestDocsCoverEveryVariable(t *testing.T) {
 	t.Parallel()
-	launchtest.CheckDocs(t, articles.Variables, "README.md", sampleConfig)
+	launchtest.CheckDocs(t, articles.Variables(), "README.md", sampleConfig)
 }
 
 var update = flag.Bool("update", false, "rewrite __metadata__/connector_config_schema.json")
@@ -42,7 +42,7 @@ var update = flag.Bool("update", false, "rewrite __metadata__/connector_config_s
 // go test -run TestConfigSchema -update.
 func TestConfigSchema(t *testing.T) {
 	t.Parallel()
-	launchtest.CheckConfigSchema(t, articles.Slug, articles.Variables, "README.md", filepath.Join("__metadata__", "connector_config_schema.json"), *update)
+	launchtest.CheckConfigSchema(t, articles.Slug, articles.Variables(), "README.md", filepath.Join("__metadata__", "connector_config_schema.json"), *update)
 }
 
 // TestManifest checks __metadata__/connector_manifest.json against OpenCTI's

@@ -6,10 +6,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/riskiq-opencti/connectors/internal/testenv"
 	"github.com/riskiq-opencti/connectors/opencti/config"
 	"github.com/riskiq-opencti/connectors/opencti/openctitest"
 	"github.com/riskiq-opencti/connectors/opencti/redisstate"
+	"github.com/riskiq-opencti/connectors/opencti/redisstate/redisstatetest"
 )
 
 // TestIntegrationImportLockTakeover: a replica holds the import lock (a
@@ -20,7 +20,7 @@ import (
 // the holder's state, so only bb000004 and bb000005 are imported, once each.
 func TestIntegrationImportLockTakeover(t *testing.T) {
 	t.Parallel()
-	redisURL := testenv.RedisURL(t)
+	redisURL := redisstatetest.URL(t)
 	octi := openctitest.NewServer(t)
 	pt := fakeRiskIQ(t)
 	env := connectorEnv(octi, pt, map[string]string{

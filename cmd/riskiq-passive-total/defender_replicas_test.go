@@ -8,8 +8,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/riskiq-opencti/connectors/internal/defenderti/defendertitest"
-	"github.com/riskiq-opencti/connectors/internal/testenv"
 	"github.com/riskiq-opencti/connectors/opencti/openctitest"
+	"github.com/riskiq-opencti/connectors/opencti/redisstate/redisstatetest"
 )
 
 // TestIntegrationReplicasDefenderShareTheCache: 3 replicas with
@@ -22,7 +22,7 @@ func TestIntegrationReplicasDefenderShareTheCache(t *testing.T) {
 	graph := defendertitest.NewServer(t)
 	env := map[string]string{
 		"OPENCTI_URL": octi.URL, "OPENCTI_TOKEN": octi.Token(), "CONNECTOR_ID": uuid.NewString(),
-		"CONNECTOR_LOG_LEVEL": "info", "CONNECTOR_REDIS_URL": testenv.RedisURL(t),
+		"CONNECTOR_LOG_LEVEL": "info", "CONNECTOR_REDIS_URL": redisstatetest.URL(t),
 		"RISKIQ_SOURCE": "defender", "RISKIQ_IMPORT_LAST_SEEN_TIME_WINDOW": "P5000D",
 		"DEFENDER_TI_TENANT_ID": graph.TenantID(), "DEFENDER_TI_CLIENT_ID": graph.ClientID(),
 		"DEFENDER_TI_CLIENT_SECRET": graph.ClientSecret(), "DEFENDER_TI_BASE_URL": graph.URL(),

@@ -31,7 +31,7 @@ func envOf(m map[string]string) func(string) (string, bool) {
 // README table and in config.yml.sample with the same default.
 func TestDocsCoverEveryVariable(t *testing.T) {
 	t.Parallel()
-	launchtest.CheckDocs(t, enrichment.Variables, "README.md", sampleConfig)
+	launchtest.CheckDocs(t, enrichment.Variables(), "README.md", sampleConfig)
 }
 
 var update = flag.Bool("update", false, "rewrite __metadata__/connector_config_schema.json")
@@ -41,7 +41,7 @@ var update = flag.Bool("update", false, "rewrite __metadata__/connector_config_s
 // go test -run TestConfigSchema -update.
 func TestConfigSchema(t *testing.T) {
 	t.Parallel()
-	launchtest.CheckConfigSchema(t, enrichment.Slug, enrichment.Variables, "README.md", filepath.Join("__metadata__", "connector_config_schema.json"), *update)
+	launchtest.CheckConfigSchema(t, enrichment.Slug, enrichment.Variables(), "README.md", filepath.Join("__metadata__", "connector_config_schema.json"), *update)
 }
 
 // TestManifest checks __metadata__/connector_manifest.json against OpenCTI's

@@ -13,10 +13,10 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/riskiq-opencti/connectors/internal/passivetotal/passivetotaltest"
-	"github.com/riskiq-opencti/connectors/internal/testenv"
 	"github.com/riskiq-opencti/connectors/opencti/config"
 	"github.com/riskiq-opencti/connectors/opencti/openctitest"
 	"github.com/riskiq-opencti/connectors/opencti/redisstate"
+	"github.com/riskiq-opencti/connectors/opencti/redisstate/redisstatetest"
 )
 
 // cluster is n replicas of the connector (run() each, the same CONNECTOR_ID
@@ -191,7 +191,7 @@ func TestIntegrationReplicasShareTheCache(t *testing.T) {
 	if testing.Short() {
 		n = 300
 	}
-	c := startCluster(t, 3, testenv.RedisURL(t), nil)
+	c := startCluster(t, 3, redisstatetest.URL(t), nil)
 	values, distinct := workload(n)
 	works := c.settle(c.enrich(values))
 	failed := 0
@@ -216,7 +216,7 @@ func TestIntegrationReplicasShareTheCache(t *testing.T) {
 func TestIntegrationReplicasShareTheBudget(t *testing.T) {
 	t.Parallel()
 	const budget, n = 50, 200
-	c := startCluster(t, 3, testenv.RedisURL(t), map[string]string{"CONNECTOR_CACHE_TTL": "PT0S"})
+	c := startCluster(t, 3, redisstatetest.URL(t), map[string]string{"CONNECTOR_CACHE_TTL": "PT0S"})
 	// Set before any lookup: each replica reads the quota at its first one.
 	c.pt.SetQuota(1000-budget, 1000)
 	values := make([]string, n)
@@ -251,7 +251,7 @@ func TestIntegrationReplicasShareTheBudget(t *testing.T) {
 // replica called during the pause; all requests are answered.
 func TestIntegrationReplicasShareThePause(t *testing.T) {
 	t.Parallel()
-	redisURL := testenv.RedisURL(t)
+	redisURL := redisstatetest.URL(t)
 	c := startCluster(t, 3, redisURL, map[string]string{"CONNECTOR_CACHE_TTL": "PT0S"})
 	store, err := redisstate.Open(redisstate.Settings{URL: config.Secret(redisURL), ConnectorID: c.env["CONNECTOR_ID"]})
 	if err != nil {
@@ -293,7 +293,7 @@ func TestIntegrationReplicasSurviveRedisStopping(t *testing.T) {
 	if testing.Short() {
 		n = 150
 	}
-	priv := testenv.StartRedis(t)
+	priv := redisstatetest.Start(t)
 	c := startCluster(t, 3, priv.URL, nil)
 	values, distinct := workload(n)
 	ids := c.enrich(values[:n/3])
@@ -324,7 +324,7 @@ func TestIntegrationReplicasSurviveRedisStopping(t *testing.T) {
 //
 //	go test -run '^$' -bench Replicas -benchtime 1500x ./cmd/riskiq-passive-total/
 func BenchmarkIntegrationReplicas(b *testing.B) {
-	redisURL := testenv.RedisURL(b)
+	redisURL := redisstatetest.URL(b)
 	for _, bc := range []struct {
 		name     string
 		replicas int

@@ -7,9 +7,10 @@ import (
 	"log/slog"
 	"maps"
 	"os"
+	"path/filepath"
 	"slices"
 
-	"github.com/riskiq-opencti/connectors/internal/atomicfile"
+	"github.com/google/renameio/v2"
 	"github.com/riskiq-opencti/connectors/opencti"
 	"github.com/riskiq-opencti/connectors/opencti/logging"
 )
@@ -62,10 +63,19 @@ func writeBundle(path string, objects []any) error {
 	return writeFileAtomic(path, b)
 }
 
-// writeFileAtomic writes b to path through a temporary file and a rename, so
-// that readers never see a partial file.
+// writeFileAtomic writes b to path through a temporary file, fsync and a
+// rename, so that readers never see a partial file, creating the directory
+// (0750) when missing.
 func writeFileAtomic(path string, b []byte) error {
-	return atomicfile.Write(path, b, 0o644) // bundles are meant to be read by others, like any output file
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return fmt.Errorf("create directory %s: %w", dir, err)
+	}
+	// Bundles are meant to be read by others, like any output file (less the umask).
+	if err := renameio.WriteFile(path, b, 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
 }
 
 // summarize prints on stderr where the bundles were written and how many

@@ -75,12 +75,14 @@ const (
 	EntityVulnerability = "Vulnerability"
 )
 
-// TagEntityTypes are the types searched for a tag, those of the Python
-// connector. Only Intrusion-Set, Malware, Tool, Attack-Pattern, Sector,
-// Country and Vulnerability matches become objects.
-var TagEntityTypes = []string{
-	EntityThreatActor, EntityIntrusionSet, EntityCampaign, EntityIncident, EntityMalware,
-	EntityTool, EntityAttackPattern, EntitySector, EntityCountry, EntityVulnerability,
+// TagEntityTypes returns the types searched for a tag, those of the Python
+// connector, in a new slice. Only Intrusion-Set, Malware, Tool,
+// Attack-Pattern, Sector, Country and Vulnerability matches become objects.
+func TagEntityTypes() []string {
+	return []string{
+		EntityThreatActor, EntityIntrusionSet, EntityCampaign, EntityIncident, EntityMalware,
+		EntityTool, EntityAttackPattern, EntitySector, EntityCountry, EntityVulnerability,
+	}
 }
 
 // Entity is an existing OpenCTI entity an article tag names.

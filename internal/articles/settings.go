@@ -1,7 +1,6 @@
 package articles
 
 import (
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -12,7 +11,6 @@ import (
 	"github.com/riskiq-opencti/connectors/internal/passivetotal"
 	"github.com/riskiq-opencti/connectors/opencti/config"
 	"github.com/riskiq-opencti/connectors/opencti/redisstate"
-	"github.com/riskiq-opencti/connectors/opencti/scrub"
 )
 
 // Connector defaults, the Python connector's.
@@ -108,33 +106,36 @@ func (s Settings) SchedulePeriod() time.Duration {
 
 // Variables lists the settings an operator sets for this connector, with
 // their defaults as the README states them: RISKIQ_SOURCE and the
-// DEFENDER_TI_* settings follow the RiskIQ ones.
-var Variables = slices.Concat([]launch.Variable{
-	{Env: "OPENCTI_URL", Key: "opencti.url", Mandatory: true},
-	{Env: "OPENCTI_TOKEN", Key: "opencti.token", Mandatory: true},
-	{Env: "CONNECTOR_ID", Key: "connector.id", Mandatory: true},
-	{Env: "CONNECTOR_TYPE", Key: "connector.type", Default: config.TypeExternalImport},
-	{Env: "CONNECTOR_NAME", Key: "connector.name", Default: DefaultName},
-	{Env: "CONNECTOR_SCOPE", Key: "connector.scope", Default: DefaultScope},
-	{Env: "CONNECTOR_LOG_LEVEL", Key: "connector.log_level", Default: DefaultLogLevel},
-	{Env: "CONNECTOR_EXPOSE_METRICS", Key: "connector.expose_metrics", Default: "false"},
-	{Env: "CONNECTOR_METRICS_PORT", Key: "connector.metrics_port", Default: "9095"},
-	{Env: "CONNECTOR_RUN_AND_TERMINATE", Key: "connector.run_and_terminate", Default: "false"},
-	{Env: "CONNECTOR_DURATION_PERIOD", Key: "connector.duration_period"},
-	{Env: "CONNECTOR_CONCURRENCY", Key: "connector.concurrency", Default: "8"},
-	{Env: "CONNECTOR_REDIS_URL", Key: "connector.redis_url", Sensitive: true},
-	{Env: "RISKIQ_BASE_URL", Key: "riskiq.base_url", Default: DefaultBaseURL},
-	{Env: "RISKIQ_USER", Key: "riskiq.user", Mandatory: true},
-	{Env: "RISKIQ_PASSWORD", Key: "riskiq.password", Mandatory: true},
-	{Env: "RISKIQ_CREATE_OBSERVABLES", Key: "riskiq.create_observables", Default: "true"},
-	{Env: "RISKIQ_INTERVAL_SEC", Key: "riskiq.interval_sec", Default: "86400"},
-	{Env: "RISKIQ_IMPORT_FROM_TIMESTAMP", Key: "riskiq.import_from_timestamp", Type: "integer"},
-}, defenderti.Variables(), []launch.Variable{
-	{Env: EnvDefenderWindow, Key: keyDefenderWindow, Type: "integer", Default: strconv.Itoa(int(DefaultDefenderImportWindow / (24 * time.Hour)))},
-	{Env: EnvDefenderOverlap, Key: keyDefenderOverlap, Type: "integer", Default: strconv.Itoa(int(DefaultDefenderOverlap / time.Second))},
-	{Env: EnvDefenderTLPOSINT, Key: keyDefenderTLPOSINT, Default: tlpClear},
-	{Env: EnvDefenderTLPMS, Key: keyDefenderTLPMS, Default: defaultDefenderTLPMS},
-})
+// DEFENDER_TI_* settings follow the RiskIQ ones. Each call returns a new
+// slice.
+func Variables() []launch.Variable {
+	return slices.Concat([]launch.Variable{
+		{Env: "OPENCTI_URL", Key: "opencti.url", Mandatory: true},
+		{Env: "OPENCTI_TOKEN", Key: "opencti.token", Mandatory: true},
+		{Env: "CONNECTOR_ID", Key: "connector.id", Mandatory: true},
+		{Env: "CONNECTOR_TYPE", Key: "connector.type", Default: config.TypeExternalImport},
+		{Env: "CONNECTOR_NAME", Key: "connector.name", Default: DefaultName},
+		{Env: "CONNECTOR_SCOPE", Key: "connector.scope", Default: DefaultScope},
+		{Env: "CONNECTOR_LOG_LEVEL", Key: "connector.log_level", Default: DefaultLogLevel},
+		{Env: "CONNECTOR_EXPOSE_METRICS", Key: "connector.expose_metrics", Default: "false"},
+		{Env: "CONNECTOR_METRICS_PORT", Key: "connector.metrics_port", Default: "9095"},
+		{Env: "CONNECTOR_RUN_AND_TERMINATE", Key: "connector.run_and_terminate", Default: "false"},
+		{Env: "CONNECTOR_DURATION_PERIOD", Key: "connector.duration_period"},
+		{Env: "CONNECTOR_CONCURRENCY", Key: "connector.concurrency", Default: "8"},
+		{Env: "CONNECTOR_REDIS_URL", Key: "connector.redis_url", Sensitive: true},
+		{Env: "RISKIQ_BASE_URL", Key: "riskiq.base_url", Default: DefaultBaseURL},
+		{Env: "RISKIQ_USER", Key: "riskiq.user", Mandatory: true},
+		{Env: "RISKIQ_PASSWORD", Key: "riskiq.password", Mandatory: true},
+		{Env: "RISKIQ_CREATE_OBSERVABLES", Key: "riskiq.create_observables", Default: "true"},
+		{Env: "RISKIQ_INTERVAL_SEC", Key: "riskiq.interval_sec", Default: "86400"},
+		{Env: "RISKIQ_IMPORT_FROM_TIMESTAMP", Key: "riskiq.import_from_timestamp", Type: "integer"},
+	}, defenderti.Variables(), []launch.Variable{
+		{Env: EnvDefenderWindow, Key: keyDefenderWindow, Type: "integer", Default: strconv.Itoa(int(DefaultDefenderImportWindow / (24 * time.Hour)))},
+		{Env: EnvDefenderOverlap, Key: keyDefenderOverlap, Type: "integer", Default: strconv.Itoa(int(DefaultDefenderOverlap / time.Second))},
+		{Env: EnvDefenderTLPOSINT, Key: keyDefenderTLPOSINT, Default: tlpClear},
+		{Env: EnvDefenderTLPMS, Key: keyDefenderTLPMS, Default: defaultDefenderTLPMS},
+	})
+}
 
 // Settings of the Defender TI import beyond the client's
 // (defenderti.Variables).
@@ -203,7 +204,7 @@ func LoadSettings(src *config.Source) Settings {
 		// The defender_ti section is not read with PassiveTotal: mark its
 		// keys known, so that a config.yml (the sample) holding it gets no
 		// "not a setting this connector reads" warning.
-		for _, v := range Variables {
+		for _, v := range Variables() {
 			if strings.HasPrefix(v.Key, "defender_ti.") {
 				src.IsSet(v.Env, v.Key)
 			}
@@ -230,11 +231,8 @@ func LoadSettings(src *config.Source) Settings {
 			s.ImportFrom = &t
 		}
 	}
-	if u, err := url.Parse(s.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
-		u.User != nil || strings.Contains(s.BaseURL, "@") || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
-		// scrub.URL prints the URL without its credentials, parsed or not.
-		src.AddProblem(&config.Problem{Env: "RISKIQ_BASE_URL", Key: "riskiq.base_url", Value: scrub.URL(s.BaseURL),
-			Reason: "must be an http(s) URL without credentials or query, e.g. " + DefaultBaseURL})
+	if p := config.CheckBaseURL("RISKIQ_BASE_URL", "riskiq.base_url", s.BaseURL, ", e.g. "+DefaultBaseURL); p != nil {
+		src.AddProblem(p)
 	} else {
 		s.BaseURL = passivetotal.JoinVersion(s.BaseURL)
 	}

@@ -73,7 +73,7 @@ func (r *tagResolver) resolve(ctx context.Context, tags []string) ([]Entity, err
 func (r *tagResolver) lookup(ctx context.Context, v string) (*Entity, error) {
 	r.lookups++
 	objs, err := r.lister.StixDomainObjects(ctx, api.DomainObjectQuery{
-		Types:  TagEntityTypes,
+		Types:  TagEntityTypes(),
 		Keys:   []string{"name", "x_mitre_id"},
 		Values: []string{v},
 		First:  tagLookupPage,

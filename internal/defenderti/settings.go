@@ -215,17 +215,11 @@ func validTenant(t string) bool {
 // checkURL returns why raw is not acceptable as a base (authority: an https
 // host without a path), "" when it is.
 func checkURL(raw string, authority bool) string {
-	u, err := url.Parse(raw)
+	if reason := config.BaseURLReason(raw); reason != "" {
+		return reason
+	}
+	u, _ := url.Parse(raw) // BaseURLReason parsed it
 	switch {
-	case err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https"):
-		if authority {
-			return "must be an https:// URL with a host"
-		}
-		return "must be an http:// or https:// URL with a host"
-	case u.User != nil || strings.Contains(raw, "@"):
-		return "must not contain a user name or password"
-	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
-		return "must not contain a query or fragment"
 	case authority && u.Scheme != "https":
 		return "must be an https:// URL (the Entra ID library refuses any other scheme)"
 	case authority && u.Path != "":

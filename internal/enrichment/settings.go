@@ -1,7 +1,6 @@
 package enrichment
 
 import (
-	"net/url"
 	"strings"
 	"time"
 
@@ -9,7 +8,6 @@ import (
 	"github.com/riskiq-opencti/connectors/internal/launch"
 	"github.com/riskiq-opencti/connectors/opencti/config"
 	"github.com/riskiq-opencti/connectors/opencti/redisstate"
-	"github.com/riskiq-opencti/connectors/opencti/scrub"
 	"github.com/riskiq-opencti/connectors/opencti/stix"
 )
 
@@ -54,32 +52,34 @@ type Settings struct {
 }
 
 // Variables lists the settings an operator sets for this connector, with
-// their defaults as the README states them.
-var Variables = append([]launch.Variable{
-	{Env: "OPENCTI_URL", Key: "opencti.url", Mandatory: true},
-	{Env: "OPENCTI_TOKEN", Key: "opencti.token", Mandatory: true},
-	{Env: "CONNECTOR_ID", Key: "connector.id", Mandatory: true},
-	{Env: "CONNECTOR_TYPE", Key: "connector.type", Default: config.TypeInternalEnrichment},
-	{Env: "CONNECTOR_NAME", Key: "connector.name", Default: DefaultName},
-	{Env: "CONNECTOR_SCOPE", Key: "connector.scope", Default: DefaultScope},
-	{Env: "CONNECTOR_LOG_LEVEL", Key: "connector.log_level", Default: "info"},
-	{Env: "CONNECTOR_AUTO", Key: "connector.auto", Default: "false"},
-	{Env: "CONNECTOR_CONCURRENCY", Key: "connector.concurrency", Default: "8"},
-	{Env: "CONNECTOR_SHUTDOWN_TIMEOUT", Key: "connector.shutdown_timeout", Default: "PT30S"},
-	{Env: "CONNECTOR_EXPOSE_METRICS", Key: "connector.expose_metrics", Default: "false"},
-	{Env: "CONNECTOR_METRICS_PORT", Key: "connector.metrics_port", Default: "9095"},
-	{Env: "CONNECTOR_REDIS_URL", Key: "connector.redis_url", Sensitive: true},
-	{Env: "CONNECTOR_CACHE_TTL", Key: "connector.cache_ttl", Default: "PT1H"},
-	{Env: "RISKIQ_USERNAME", Key: "riskiq.username", Mandatory: true},
-	{Env: "RISKIQ_API_KEY", Key: "riskiq.api_key", Mandatory: true},
-	{Env: "RISKIQ_MAX_TLP", Key: "riskiq.max_tlp", Enum: []string{
-		stix.TLPClear, stix.TLPWhite, stix.TLPGreen, stix.TLPAmber, stix.TLPAmberStrict, stix.TLPRed,
-	}},
-	{Env: "RISKIQ_IMPORT_LAST_SEEN_TIME_WINDOW", Key: "riskiq.import_last_seen_time_window", Default: "P30D"},
-	{Env: "RISKIQ_BASE_URL", Key: "riskiq.base_url", Default: DefaultBaseURL},
-	hostReputation,
-	// RISKIQ_SOURCE and the DEFENDER_TI_* settings of the client follow.
-}, defenderti.Variables()...)
+// their defaults as the README states them. Each call returns a new slice.
+func Variables() []launch.Variable {
+	return append([]launch.Variable{
+		{Env: "OPENCTI_URL", Key: "opencti.url", Mandatory: true},
+		{Env: "OPENCTI_TOKEN", Key: "opencti.token", Mandatory: true},
+		{Env: "CONNECTOR_ID", Key: "connector.id", Mandatory: true},
+		{Env: "CONNECTOR_TYPE", Key: "connector.type", Default: config.TypeInternalEnrichment},
+		{Env: "CONNECTOR_NAME", Key: "connector.name", Default: DefaultName},
+		{Env: "CONNECTOR_SCOPE", Key: "connector.scope", Default: DefaultScope},
+		{Env: "CONNECTOR_LOG_LEVEL", Key: "connector.log_level", Default: "info"},
+		{Env: "CONNECTOR_AUTO", Key: "connector.auto", Default: "false"},
+		{Env: "CONNECTOR_CONCURRENCY", Key: "connector.concurrency", Default: "8"},
+		{Env: "CONNECTOR_SHUTDOWN_TIMEOUT", Key: "connector.shutdown_timeout", Default: "PT30S"},
+		{Env: "CONNECTOR_EXPOSE_METRICS", Key: "connector.expose_metrics", Default: "false"},
+		{Env: "CONNECTOR_METRICS_PORT", Key: "connector.metrics_port", Default: "9095"},
+		{Env: "CONNECTOR_REDIS_URL", Key: "connector.redis_url", Sensitive: true},
+		{Env: "CONNECTOR_CACHE_TTL", Key: "connector.cache_ttl", Default: "PT1H"},
+		{Env: "RISKIQ_USERNAME", Key: "riskiq.username", Mandatory: true},
+		{Env: "RISKIQ_API_KEY", Key: "riskiq.api_key", Mandatory: true},
+		{Env: "RISKIQ_MAX_TLP", Key: "riskiq.max_tlp", Enum: []string{
+			stix.TLPClear, stix.TLPWhite, stix.TLPGreen, stix.TLPAmber, stix.TLPAmberStrict, stix.TLPRed,
+		}},
+		{Env: "RISKIQ_IMPORT_LAST_SEEN_TIME_WINDOW", Key: "riskiq.import_last_seen_time_window", Default: "P30D"},
+		{Env: "RISKIQ_BASE_URL", Key: "riskiq.base_url", Default: DefaultBaseURL},
+		hostReputation,
+		// RISKIQ_SOURCE and the DEFENDER_TI_* settings of the client follow.
+	}, defenderti.Variables()...)
+}
 
 // hostReputation is the enrichment's own Defender TI setting.
 var hostReputation = launch.Variable{Env: "DEFENDER_TI_HOST_REPUTATION", Key: "defender_ti.host_reputation", Default: "false"}
@@ -157,12 +157,7 @@ func loadPassiveTotal(src *config.Source) Settings {
 	}
 	checkWindow(src, s.Window)
 	s.MaxTLP = loadMaxTLP(src)
-	if u, err := url.Parse(s.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
-		u.User != nil || strings.Contains(s.BaseURL, "@") || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
-		// scrub.URL prints the URL without its credentials, parsed or not.
-		src.AddProblem(&config.Problem{Env: "RISKIQ_BASE_URL", Key: "riskiq.base_url", Value: scrub.URL(s.BaseURL),
-			Reason: "must be an http(s) URL without credentials, query or fragment, e.g. " + DefaultBaseURL})
-	}
+	src.AddProblem(config.CheckBaseURL("RISKIQ_BASE_URL", "riskiq.base_url", s.BaseURL, ", e.g. "+DefaultBaseURL))
 	return s
 }
 

@@ -18,7 +18,7 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
-	"github.com/riskiq-opencti/connectors/internal/testenv"
+	"github.com/riskiq-opencti/connectors/opencti/internal/testenv"
 )
 
 // withholdConfirms makes the publisher ignore the publisher confirms of every session it

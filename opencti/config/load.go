@@ -3,7 +3,6 @@ package config
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"regexp"
 	"slices"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/riskiq-opencti/connectors/opencti/logging"
 	"github.com/riskiq-opencti/connectors/opencti/scrub"
 )
 
@@ -213,19 +213,20 @@ func loadOpenCTI(s *Source) OpenCTI {
 	var o OpenCTI
 	o.URL = s.Required("OPENCTI_URL", "opencti.url")
 	if o.URL != "" {
-		switch u, err := url.Parse(o.URL); {
-		case err != nil || u.Host == "" || !strings.EqualFold(u.Scheme, "http") && !strings.EqualFold(u.Scheme, "https"):
+		// The reasons of BaseURLReason, each with why it matters here.
+		switch reason := BaseURLReason(o.URL); {
+		case reason == "":
+		case reason == reasonURLUserInfo:
+			s.problem("OPENCTI_URL", "opencti.url", scrub.URL(o.URL), false, reason+": the token (OPENCTI_TOKEN) authenticates")
 			o.URL = scrub.URL(o.URL)
-			s.problem("OPENCTI_URL", "opencti.url", o.URL, false, "must be an http:// or https:// URL with a host, e.g. http://opencti:8080")
-		case u.User != nil || strings.Contains(o.URL, "@"):
-			// An "@" elsewhere is a password with an unescaped "/", "?" or "#".
-			o.URL = scrub.URL(o.URL)
-			s.problem("OPENCTI_URL", "opencti.url", o.URL, false, "must not contain a user name or password: the token (OPENCTI_TOKEN) authenticates")
-		case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
+		case reason == reasonURLQuery:
 			// pycti appends /graphql to the URL, which a query or fragment
 			// would swallow; and a query would be printed with every error.
+			s.problem("OPENCTI_URL", "opencti.url", scrub.URL(o.URL), false, reason+": /graphql is appended to it, and the token (OPENCTI_TOKEN) authenticates")
 			o.URL = scrub.URL(o.URL)
-			s.problem("OPENCTI_URL", "opencti.url", o.URL, false, "must not contain a query or fragment: /graphql is appended to it, and the token (OPENCTI_TOKEN) authenticates")
+		default:
+			s.problem("OPENCTI_URL", "opencti.url", scrub.URL(o.URL), false, reason+", e.g. http://opencti:8080")
+			o.URL = scrub.URL(o.URL)
 		}
 	}
 	o.Token = s.Secret("OPENCTI_TOKEN", "opencti.token", true)
@@ -393,10 +394,12 @@ func loadConnector(s *Source, d Defaults) Connector {
 		defLevel = DefaultLogLevel
 	}
 	level := s.String("CONNECTOR_LOG_LEVEL", "connector.log_level", defLevel)
-	var ok bool
-	if c.LogLevel, ok = normaliseLevel(level); !ok {
+	// ParseLevel reads a blank name as error; here a blank value is a mistake.
+	if lvl, err := logging.ParseLevel(level); err != nil || strings.TrimSpace(level) == "" {
 		s.problem("CONNECTOR_LOG_LEVEL", "connector.log_level", level, false, "must be one of debug, info, warn, warning, error (any case)")
 		c.LogLevel = DefaultLogLevel
+	} else {
+		c.LogLevel = strings.ToLower(lvl.String()) // debug, info, warn or error
 	}
 
 	c.RunAndTerminate = s.Bool("CONNECTOR_RUN_AND_TERMINATE", "connector.run_and_terminate", false)
@@ -542,21 +545,6 @@ func checked[T any](s *Source, env, key string, get func() T, ok func(T) bool, r
 		return def
 	}
 	return v
-}
-
-// normaliseLevel maps a log level (any case) to debug, info, warn or error.
-func normaliseLevel(level string) (string, bool) {
-	switch strings.ToLower(strings.TrimSpace(level)) {
-	case "debug":
-		return "debug", true
-	case "info":
-		return "info", true
-	case "warn", "warning":
-		return "warn", true
-	case "error":
-		return "error", true
-	}
-	return "", false
 }
 
 func loadMQ(s *Source) MQ {

@@ -208,3 +208,33 @@ func TestLoadGoldenCoversEveryProblem(t *testing.T) {
 		}
 	}
 }
+
+// TestLoadLogLevel checks that CONNECTOR_LOG_LEVEL is read by
+// logging.ParseLevel, normalised, and that a blank value is a problem.
+func TestLoadLogLevel(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct{ value, want string }{
+		{"debug", "debug"}, {" INFO ", "info"}, {"Warning", "warn"}, {"warn", "warn"}, {"ERROR", "error"},
+		{"verbose", ""}, {"  ", ""}, {"critical", ""},
+	} {
+		env := map[string]string{
+			"OPENCTI_URL": "http://opencti:8080", "OPENCTI_TOKEN": "0b5e1a8c-token",
+			"CONNECTOR_ID": "7c3e8f4e-6f0c-4a55-9f39-6a0fd1f3f5a1", "CONNECTOR_LOG_LEVEL": tt.value,
+		}
+		src, err := NewSource(envOf(env), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := Load(src, Defaults{Type: TypeExternalImport, Name: "RiskIQ"})
+		err = src.Validate()
+		if tt.want == "" {
+			if err == nil || !strings.Contains(err.Error(), "CONNECTOR_LOG_LEVEL") {
+				t.Errorf("CONNECTOR_LOG_LEVEL=%q: Validate() = %v, want a CONNECTOR_LOG_LEVEL problem", tt.value, err)
+			}
+			continue
+		}
+		if err != nil || got.Connector.LogLevel != tt.want {
+			t.Errorf("CONNECTOR_LOG_LEVEL=%q: LogLevel = %q, %v; want %q", tt.value, got.Connector.LogLevel, err, tt.want)
+		}
+	}
+}

@@ -27,7 +27,8 @@ import (
 	"math"
 	"strings"
 	"sync"
-	"unicode/utf8"
+
+	"github.com/riskiq-opencti/connectors/opencti/internal/jsonstr"
 )
 
 // Options configure a logger.
@@ -187,9 +188,9 @@ func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
 	line = append(line, `"level":"`...)
 	line = append(line, levelName(r.Level)...)
 	line = append(line, `","name":`...)
-	line = appendString(line, h.name)
+	line = jsonstr.Append(line, h.name)
 	line = append(line, `,"message":`...)
-	line = appendString(line, r.Message)
+	line = jsonstr.Append(line, r.Message)
 	// The attrs handler wrote {"attributes":{...}} or {} when there are none.
 	const prefix = `{"` + attributesKey + `":`
 	if captured := bytes.TrimSuffix(o.capture.Bytes(), []byte("\n")); bytes.HasPrefix(captured, []byte(prefix)) {
@@ -216,45 +217,6 @@ func levelName(l slog.Level) string {
 	default:
 		return "ERROR"
 	}
-}
-
-// appendString appends s as a JSON string, escaped as slog's JSONHandler
-// does (no HTML escaping; invalid UTF-8 becomes U+FFFD).
-func appendString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\':
-				b = append(b, '\\', c)
-			case c == '\n':
-				b = append(b, '\\', 'n')
-			case c == '\r':
-				b = append(b, '\\', 'r')
-			case c == '\t':
-				b = append(b, '\\', 't')
-			case c < 0x20:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			default:
-				b = append(b, c)
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			b = append(b, `\ufffd`...)
-		case r == '\u2028' || r == '\u2029':
-			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
-		default:
-			b = append(b, s[i:i+size]...)
-		}
-		i += size
-	}
-	return append(b, '"')
 }
 
 // Timestamp is the layout of the "timestamp" key: pycti's

@@ -15,7 +15,7 @@ import (
 )
 
 // tagTypes are the types the articles connector searches a tag in
-// (articles.TagEntityTypes): Threat-Actor is abstract on the platform.
+// (articles.TagEntityTypes()): Threat-Actor is abstract on the platform.
 var tagTypes = []string{
 	"Threat-Actor", "Intrusion-Set", "Campaign", "Incident", "Malware",
 	"Tool", "Attack-Pattern", "Sector", "Country", "Vulnerability",

@@ -10,7 +10,7 @@ import (
 	"github.com/google/uuid"
 	amqp "github.com/rabbitmq/amqp091-go"
 
-	"github.com/riskiq-opencti/connectors/internal/testenv"
+	"github.com/riskiq-opencti/connectors/opencti/internal/testenv"
 )
 
 func TestConnectionObject(t *testing.T) {

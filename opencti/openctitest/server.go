@@ -19,7 +19,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/vektah/gqlparser/v2/ast"
 
-	"github.com/riskiq-opencti/connectors/internal/testenv"
+	"github.com/riskiq-opencti/connectors/opencti/internal/testenv"
 )
 
 // Defaults of a new server.

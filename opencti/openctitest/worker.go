@@ -163,13 +163,14 @@ func (s *Server) handlePush(ctx context.Context, connectorID string, d amqp.Deli
 		ContentEncoding: d.ContentEncoding, ContentType: d.ContentType, Headers: maps.Clone(d.Headers),
 		Redelivered: d.Redelivered, Republished: d.Headers["x-openctitest-split"] != nil,
 	}
-	imported, err := s.processPush(ctx, connectorID, d.Body, &del)
+	// Imported objects are recorded by importObjects, under the lock that
+	// reports their expectations: one waiting for the work sees them.
+	_, err := s.processPush(ctx, connectorID, d.Body, &del)
 	if err != nil {
 		del.Outcome, del.Error = OutcomeRejected, err.Error()
 	}
 	s.mu.Lock()
 	s.deliveries = append(s.deliveries, del)
-	s.objects = append(s.objects, imported...)
 	if c := s.connectors[connectorID]; c != nil {
 		c.pushBytes += len(d.Body)
 		c.pushCount++
@@ -256,6 +257,7 @@ func (s *Server) importObjects(workID string, objects []any, del *Delivery) []ma
 		s.mu.Lock()
 		if problem == "" {
 			imported = append(imported, obj)
+			s.objects = append(s.objects, obj)
 			if workID != "" {
 				s.works.reportExpectation(workID, nil, nil, now)
 			}

@@ -13,8 +13,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/riskiq-opencti/connectors/internal/testenv"
 	"github.com/riskiq-opencti/connectors/opencti/config"
+	"github.com/riskiq-opencti/connectors/opencti/internal/testenv"
 	"github.com/riskiq-opencti/connectors/opencti/redisstate"
 )
 

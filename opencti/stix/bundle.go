@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/google/uuid"
+
+	"github.com/riskiq-opencti/connectors/opencti/internal/jsonstr"
 )
 
 // Bundle is a STIX 2.1 bundle, as pycti's stix2_create_bundle builds it.
@@ -35,7 +37,7 @@ func (b *Bundle) MarshalJSON() ([]byte, error) {
 	}
 	out := make([]byte, 0, 128+256*len(b.Objects))
 	out = append(out, `{"type":"bundle","id":`...)
-	out = appendJSONString(out, b.id)
+	out = jsonstr.Append(out, b.id)
 	out = append(out, `,"spec_version":"2.1","objects":[`...)
 	for i, o := range b.Objects {
 		if i > 0 {

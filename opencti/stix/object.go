@@ -8,7 +8,8 @@ import (
 	"slices"
 	"strconv"
 	"time"
-	"unicode/utf8"
+
+	"github.com/riskiq-opencti/connectors/opencti/internal/jsonstr"
 )
 
 // SpecVersion is the STIX version of every object and bundle this package writes.
@@ -97,7 +98,7 @@ func (w *objectWriter) key(k string) {
 		w.buf = append(w.buf, ',')
 	}
 	w.keys = append(w.keys, k)
-	w.buf = appendJSONString(w.buf, k)
+	w.buf = jsonstr.Append(w.buf, k)
 	w.buf = append(w.buf, ':')
 }
 
@@ -106,7 +107,7 @@ func (w *objectWriter) str(k, v string) {
 		return
 	}
 	w.key(k)
-	w.buf = appendJSONString(w.buf, v)
+	w.buf = jsonstr.Append(w.buf, v)
 }
 
 func (w *objectWriter) required(k, v string) {
@@ -127,7 +128,7 @@ func (w *objectWriter) strs(k string, vs []string) {
 		if i > 0 {
 			w.buf = append(w.buf, ',')
 		}
-		w.buf = appendJSONString(w.buf, v)
+		w.buf = jsonstr.Append(w.buf, v)
 	}
 	w.buf = append(w.buf, ']')
 }
@@ -293,47 +294,6 @@ func (w *objectWriter) checkExternalRefs(k string, refs []ExternalReference) {
 		}
 	}
 }
-
-// appendJSONString writes s as a JSON string, keeping non-ASCII characters as UTF-8; invalid
-// UTF-8 becomes U+FFFD. Unlike encoding/json it does not escape <, > and &.
-func appendJSONString(b []byte, s string) []byte {
-	b = append(b, '"')
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\':
-				b = append(b, '\\', c)
-			case c == '\n':
-				b = append(b, '\\', 'n')
-			case c == '\r':
-				b = append(b, '\\', 'r')
-			case c == '\t':
-				b = append(b, '\\', 't')
-			case c < 0x20:
-				b = append(b, '\\', 'u', '0', '0', hexDigit(c>>4), hexDigit(c&0xf))
-			default:
-				b = append(b, c)
-			}
-			i++
-			continue
-		}
-		r, n := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && n == 1:
-			b = append(b, `\ufffd`...)
-		case r == '\u2028' || r == '\u2029':
-			b = append(b, `\u202`...)
-			b = append(b, hexDigit(byte(r&0xf)))
-		default:
-			b = append(b, s[i:i+n]...)
-		}
-		i += n
-	}
-	return append(b, '"')
-}
-
-func hexDigit(c byte) byte { return "0123456789abcdef"[c] }
 
 // marshalJSON is json.Marshal without HTML escaping.
 func marshalJSON(v any) ([]byte, error) {

@@ -14,7 +14,8 @@
 //
 // [NewServer] wraps the handler in an httptest server on 127.0.0.1 mounted
 // under "/pt", so [Server.BaseURL] ends in "/pt/v2" and URL-joining bugs show.
-// The handler itself does not depend on package testing.
+// The package does not import package testing ([TB] stands for it), so the
+// simulate command can link it.
 package passivetotaltest
 
 import (

@@ -3,9 +3,15 @@ package passivetotaltest
 import (
 	"net/http"
 	"net/http/httptest"
-	"testing"
 	"time"
 )
+
+// TB is the part of testing.TB the server needs; declared here so that this
+// package does not import package testing (riskiqctl simulate links it).
+type TB interface {
+	Helper()
+	Cleanup(func())
+}
 
 // DefaultPrefix is the mount prefix of [NewServer], as in the production base
 // URL "https://api.riskiq.net/pt/v2".
@@ -48,7 +54,7 @@ type Server struct {
 
 // NewServer starts a fake API mounted under [DefaultPrefix] (see
 // [WithPrefix]) and closes it when the test ends.
-func NewServer(tb testing.TB, opts ...Option) *Server {
+func NewServer(tb TB, opts ...Option) *Server {
 	tb.Helper()
 	o := Options{Prefix: DefaultPrefix}
 	for _, opt := range opts {

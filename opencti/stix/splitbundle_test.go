@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // bytesPath is what callers holding objects did before SplitBundle: encode
@@ -134,12 +135,15 @@ func TestSplitBundleMatchesSplitOnRandomBundles(t *testing.T) {
 				if len(ids) >= 2 {
 					r, err := NewRelationship("resolves-to", ids[rng.IntN(len(ids))], ids[rng.IntN(len(ids))], nil, nil)
 					if err == nil {
+						r.Created = time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)
 						ids = append(ids, r.ID())
 						objects = append(objects, r)
 					}
 				}
 			case 3:
 				o := NewOrganization(texts[rng.IntN(len(texts))] + fmt.Sprint(i))
+				o.Created = time.Date(2024, 1, 2, 3, 4, 5, 600_000_000, time.UTC)
+				o.Extra = map[string]any{"x_opencti_reliability": texts[rng.IntN(len(texts))]}
 				ids = append(ids, o.ID())
 				objects = append(objects, o)
 			default:

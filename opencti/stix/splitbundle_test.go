@@ -165,8 +165,8 @@ func TestSplitBundleMatchesSplitOnRandomBundles(t *testing.T) {
 				raw, err := json.Marshal(map[string]any{
 					"type": "note", "id": id, "spec_version": "2.1", "content": texts[rng.IntN(len(texts))],
 					"object_refs": refs, "x_score": rng.IntN(100), "x_ratio": 0.5 + float64(rng.IntN(9)),
-					"x_nested": map[string]any{"k": []any{1, "two", nil, true}},
-					"x_opencti_id": fmt.Sprintf("internal-%d", rng.IntN(n+1)),
+					"x_nested":            map[string]any{"k": []any{1, "two", nil, true}},
+					"x_opencti_id":        fmt.Sprintf("internal-%d", rng.IntN(n+1)),
 					"external_references": []any{map[string]any{"source_name": "s", "external_id": "1"}, map[string]any{"source_name": "s", "external_id": "1"}},
 				})
 				if err != nil {

@@ -1,6 +1,7 @@
 package stix
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/json"
 	"errors"
@@ -133,7 +134,18 @@ func SplitBundle(b *Bundle, opts SplitOptions) (*Parts, error) {
 		if raw, ok := o.([]byte); ok {
 			o = json.RawMessage(raw)
 		}
-		raw, err := marshalJSON(o)
+		var (
+			raw []byte
+			err error
+		)
+		if m, ok := o.(Object); ok {
+			// The JSON is parsed next: encoding/json would only check and
+			// compact it first.
+			raw, err = m.MarshalJSON()
+			raw = bytes.TrimSpace(raw)
+		} else {
+			raw, err = marshalJSON(o)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("marshal bundle object %d: %w", i, err)
 		}

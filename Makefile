@@ -4,7 +4,7 @@ GO ?= go
 GOLANGCI_LINT_VERSION := v2.15.0
 PKGS := ./...
 
-.PHONY: all build test test-short vet tidy tidy-check fmt lint bench fuzz rabbitmq redis
+.PHONY: all build test test-short vet tidy tidy-check fmt lint bench bench-e2e fuzz rabbitmq redis
 
 all: build
 
@@ -37,6 +37,14 @@ test-short:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+## bench-e2e: the end-to-end benchmarks (real RabbitMQ): each connector and a no-logic baseline
+## connector making the same protocol calls, run one after the other in the same benchmark; prints
+## req/s (wall for the import), CPU per request (per message for the import) and peak RSS of both,
+## and each as a ratio to the baseline (the *-x-baseline metrics; docs/performance.md).
+## BENCH_REQUESTS=100 for a quick run, BENCH_PROFILE=<dir> writes the connectors' CPU profiles.
+bench-e2e: rabbitmq
+	$(GO) test -run '^$$' -bench 'E2E' -benchtime=1x -timeout 30m ./cmd/riskiq-passive-total/ ./cmd/riskiq-import/
 
 ## fuzz: run every fuzz target, one after the other, each for FUZZTIME (e.g. make fuzz FUZZTIME=1m;
 ## FUZZ=Envelope selects targets by name). New failing inputs land in the package's testdata/fuzz/.

@@ -220,11 +220,7 @@ func (h *Helper) process(ctx context.Context, req *Request, fn EnrichmentFunc, s
 		}
 		return res.Message, h.settleWork(ctx, req, log)
 	}
-	bundle, err := MarshalBundle(res.Objects)
-	if err != nil {
-		return "", err
-	}
-	n, err := h.SendBundle(ctx, bundle, SendOptions{WorkID: req.WorkID, ApplicantID: req.ApplicantID, DraftID: req.DraftID, Cleanup: true, Retry: req.Redelivered})
+	n, err := h.SendObjects(ctx, res.Objects, SendOptions{WorkID: req.WorkID, ApplicantID: req.ApplicantID, DraftID: req.DraftID, Cleanup: true, Retry: req.Redelivered})
 	if err != nil {
 		return "", h.failed(ctx, req, err, log)
 	}

@@ -63,33 +63,79 @@ func (h *Helper) SendBundle(ctx context.Context, bundle []byte, o SendOptions) (
 	if len(res.Parts) == 0 {
 		return 0, ErrNothingToImport
 	}
+	return h.sendParts(ctx, len(res.Parts), func() ([]byte, error) { return bundle, nil },
+		func(i int, e broker.Envelope) ([]byte, error) {
+			body, err := e.MarshalPart(res.Parts[i])
+			res.Parts[i] = nil // only the envelope is needed from now on
+			return body, err
+		}, o)
+}
+
+// SendObjects is [Helper.SendBundle] for objects not yet encoded (model
+// values or raw JSON, as [MarshalBundle] takes them): it publishes the same
+// messages, byte for byte, as SendBundle(MarshalBundle(objects)), but splits
+// the objects it is given ([stix.SplitBundle]) instead of encoding a bundle
+// to parse it again, and encodes each part once, straight into its message.
+// Options, work reconciliation (SendOptions.Retry) and errors are those of
+// SendBundle; an object that cannot be encoded is an error before any work
+// call.
+func (h *Helper) SendObjects(ctx context.Context, objects []any, o SendOptions) (int, error) {
+	bundle := stix.NewBundle(objects...)
+	parts, err := stix.SplitBundle(bundle, stix.SplitOptions{CleanupInconsistent: o.Cleanup})
+	if errors.Is(err, stix.ErrNothingToImport) {
+		return 0, ErrNothingToImport
+	}
+	if err != nil {
+		return 0, fmt.Errorf("split bundle: %w", err)
+	}
+	var scratch []byte // one part at a time: only its message is kept
+	return h.sendParts(ctx, parts.Len(), func() ([]byte, error) { return marshalBundle(bundle) },
+		func(i int, e broker.Envelope) ([]byte, error) {
+			var err error
+			if scratch, err = parts.Append(scratch[:0], i); err != nil {
+				return nil, err
+			}
+			return e.MarshalPart(scratch)
+		}, o)
+}
+
+// sendParts is SendBundle after the split: n parts, the whole bundle for
+// CONNECTOR_SEND_TO_DIRECTORY, and encode writing the message of part i
+// from its envelope (the content left empty).
+func (h *Helper) sendParts(ctx context.Context, n int, bundle func() ([]byte, error), encode func(i int, e broker.Envelope) ([]byte, error), o SendOptions) (int, error) {
 	applicant := o.ApplicantID
 	if applicant == nil && h.reg != nil && h.reg.UserID != "" {
 		applicant = &h.reg.UserID
 	}
 	if h.cfg.Connector.SendToDirectory {
-		file, err := h.writeDirectory(bundle, applicant)
+		raw, err := bundle()
+		if err != nil {
+			return 0, err
+		}
+		file, err := h.writeDirectory(raw, applicant)
 		if err != nil {
 			return 0, err
 		}
 		h.log.Debug("Bundle written to the directory", "file", file)
 	}
 	if !h.cfg.Connector.SendToQueue {
-		h.log.Info("Bundle not sent: CONNECTOR_SEND_TO_QUEUE is false", "parts", len(res.Parts))
-		return len(res.Parts), nil
+		h.log.Info("Bundle not sent: CONNECTOR_SEND_TO_QUEUE is false", "parts", n)
+		return n, nil
 	}
 	if h.publisher == nil {
 		return 0, errors.New("send bundle: the connector is not started")
 	}
 	// Encode first: a part that cannot be encoded must not leave expectations behind.
-	bodies := make([][]byte, len(res.Parts))
-	for i, part := range res.Parts {
-		body, err := broker.NewEnvelope(part, i+1, applicant, o.DraftID, o.WorkID).Marshal()
+	bodies := make([][]byte, n)
+	for i := range n {
+		body, err := encode(i, broker.Envelope{
+			BundleType: broker.BundleTypeQueue, ApplicantID: applicant, ActionSequence: i + 1,
+			EntitiesTypes: []string{}, DraftID: o.DraftID, WorkID: o.WorkID,
+		})
 		if err != nil {
 			return 0, fmt.Errorf("encode message %d: %w", i+1, err)
 		}
 		bodies[i] = body
-		res.Parts[i] = nil // only the envelope is needed from now on
 	}
 	if o.WorkID == "" {
 		n, err := h.publish(ctx, bodies)
@@ -98,15 +144,15 @@ func (h *Helper) SendBundle(ctx context.Context, bundle []byte, o SendOptions) (
 		}
 		return n, nil
 	}
-	bodies, err = h.expect(ctx, o.WorkID, o.Retry, bodies)
+	bodies, err := h.expect(ctx, o.WorkID, o.Retry, bodies)
 	if err != nil {
 		return 0, err
 	}
-	n, err := h.publish(ctx, bodies)
+	sent, err := h.publish(ctx, bodies)
 	if err != nil {
-		return n, fmt.Errorf("publish %d messages (%d confirmed): %w: %w", len(bodies), n, ErrWorkUnsettled, err)
+		return sent, fmt.Errorf("publish %d messages (%d confirmed): %w: %w", len(bodies), sent, ErrWorkUnsettled, err)
 	}
-	return n, nil
+	return sent, nil
 }
 
 // ErrWorkUnsettled is wrapped by the error of [Helper.SendBundle] when the
@@ -219,7 +265,11 @@ func (h *Helper) step(name string) {
 // MarshalBundle builds a bundle of objects (model values or raw JSON) with a
 // fresh bundle id.
 func MarshalBundle(objects []any) ([]byte, error) {
-	b, err := json.Marshal(stix.NewBundle(objects...))
+	return marshalBundle(stix.NewBundle(objects...))
+}
+
+func marshalBundle(bundle *stix.Bundle) ([]byte, error) {
+	b, err := json.Marshal(bundle)
 	if err != nil {
 		return nil, fmt.Errorf("encode bundle: %w", err)
 	}

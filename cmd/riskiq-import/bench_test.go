@@ -31,19 +31,39 @@ const hwmEnv = "RISKIQ_IMPORT_BENCH_HWM"
 
 func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) == "1" {
+		stopProfile := startProfile()
 		code := run(nil, os.LookupEnv, os.Stdout, os.Stderr)
-		if path := os.Getenv(hwmEnv); path != "" {
-			if status, err := os.ReadFile("/proc/self/status"); err == nil {
-				for line := range strings.SplitSeq(string(status), "\n") {
-					if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-						_ = os.WriteFile(path, []byte(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB"))), 0o600)
-					}
-				}
-			}
-		}
+		stopProfile()
+		writeHWM()
 		os.Exit(code)
 	}
+	if script := os.Getenv(baselineChildEnv); script != "" {
+		err := runImportBaseline(script)
+		writeHWM()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "baseline:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	os.Exit(m.Run())
+}
+
+// writeHWM writes the process's peak RSS to the file named by hwmEnv.
+func writeHWM() {
+	path := os.Getenv(hwmEnv)
+	if path == "" {
+		return
+	}
+	status, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return
+	}
+	for line := range strings.SplitSeq(string(status), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			_ = os.WriteFile(path, []byte(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB"))), 0o600)
+		}
+	}
 }
 
 // benchData is count generated articles of n indicator values each (domains,

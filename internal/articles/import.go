@@ -92,6 +92,13 @@ type Completer interface {
 // failing every article, and the next run starts from the same place.
 var ErrUnavailable = errors.New("source unavailable")
 
+// objectSender is a Platform that sends objects not yet encoded
+// (*opencti.Helper's SendObjects: the messages SendBundle would publish for
+// the encoded bundle, for less work).
+type objectSender interface {
+	SendObjects(ctx context.Context, objects []any, o opencti.SendOptions) (int, error)
+}
+
 // Platform is what a run uses of the OpenCTI connector runtime;
 // *opencti.Helper fits.
 type Platform interface {
@@ -525,12 +532,21 @@ func (r *run) send(ctx context.Context, j *job) {
 		for i, o := range objects {
 			all[i] = o
 		}
-		// Bundle.MarshalJSON directly: json.Marshal would scan its output again.
-		b, err := stix.NewBundle(all...).MarshalJSON()
-		if err != nil {
-			return fmt.Errorf("encode a bundle: %w", err)
+		var (
+			n   int
+			err error
+		)
+		if s, ok := r.platform.(objectSender); ok {
+			// The same messages, without encoding the bundle to parse it again.
+			n, err = s.SendObjects(ctx, all, opencti.SendOptions{WorkID: r.workID})
+		} else {
+			// Bundle.MarshalJSON directly: json.Marshal would scan its output again.
+			b, merr := stix.NewBundle(all...).MarshalJSON()
+			if merr != nil {
+				return fmt.Errorf("encode a bundle: %w", merr)
+			}
+			n, err = r.platform.SendBundle(ctx, b, opencti.SendOptions{WorkID: r.workID})
 		}
-		n, err := r.platform.SendBundle(ctx, b, opencti.SendOptions{WorkID: r.workID})
 		j.parts += n
 		j.bundles++
 		return err

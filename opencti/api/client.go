@@ -328,13 +328,21 @@ func buildHTTPClient(s *settings) (*http.Client, error) {
 var ErrCrossOriginRedirect = errors.New("redirect to another origin refused: the token and custom headers are only sent to OPENCTI_URL's origin")
 
 // defaultTransport clones http.DefaultTransport (proxy from the environment,
-// keep-alives, HTTP/2).
+// keep-alives, HTTP/2), keeping up to maxIdlePerHost idle connections to
+// the platform instead of 2: with concurrent requests, the default closes
+// connections and dials new ones all the time.
 func defaultTransport() *http.Transport {
-	if t, ok := http.DefaultTransport.(*http.Transport); ok {
-		return t.Clone()
+	t := &http.Transport{Proxy: http.ProxyFromEnvironment}
+	if d, ok := http.DefaultTransport.(*http.Transport); ok {
+		t = d.Clone()
 	}
-	return &http.Transport{Proxy: http.ProxyFromEnvironment}
+	t.MaxIdleConnsPerHost = maxIdlePerHost
+	return t
 }
+
+// maxIdlePerHost is the number of idle connections kept to the platform (at
+// least CONNECTOR_CONCURRENCY's maximum).
+const maxIdlePerHost = 256
 
 // checkHeader rejects header names that are not RFC 9110 tokens and values
 // with control characters.

@@ -59,11 +59,30 @@ func NewEnvelope(part []byte, seq int, applicantID, draftID *string, workID stri
 // are not written as \ud800-style escapes, which a JSON decoder could join into another
 // character). It fails when BundleType is empty.
 func (e Envelope) Marshal() ([]byte, error) {
+	return e.marshal(nil)
+}
+
+// MarshalPart is Marshal with Content the base64 of part (e.Content is
+// ignored): the same bytes as NewEnvelope(part, …).Marshal(), with the
+// base64 written straight into the message.
+func (e Envelope) MarshalPart(part []byte) ([]byte, error) {
+	if part == nil {
+		part = []byte{}
+	}
+	return e.marshal(part)
+}
+
+// marshal writes e; a non-nil part replaces Content by its base64.
+func (e Envelope) marshal(part []byte) ([]byte, error) {
 	if e.BundleType == "" {
 		return nil, errors.New("marshal envelope: empty bundle_type")
 	}
+	content := len(e.Content)
+	if part != nil {
+		content = base64.StdEncoding.EncodedLen(len(part))
+	}
 	// Room for the keys and, unless strings need escaping, every value.
-	n := 192 + len(e.BundleType) + len(e.Content) + len(e.WorkID)
+	n := 192 + len(e.BundleType) + content + len(e.WorkID)
 	if e.ApplicantID != nil {
 		n += len(*e.ApplicantID)
 	}
@@ -88,7 +107,14 @@ func (e Envelope) Marshal() ([]byte, error) {
 		b = appendString(b, t)
 	}
 	b = append(b, `], "content": `...)
-	b = pyjson.AppendString(b, e.Content)
+	if part != nil {
+		// The base64 alphabet and padding need no escaping.
+		b = append(b, '"')
+		b = base64.StdEncoding.AppendEncode(b, part)
+		b = append(b, '"')
+	} else {
+		b = pyjson.AppendString(b, e.Content)
+	}
 	b = append(b, `, "update": `...)
 	b = strconv.AppendBool(b, e.Update)
 	b = append(b, `, "draft_id": `...)

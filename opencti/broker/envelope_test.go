@@ -194,3 +194,37 @@ func BenchmarkEnvelopeMarshal(b *testing.B) {
 		}
 	}
 }
+
+// TestEnvelopeMarshalPartMatchesPycti: MarshalPart writes the pycti vectors
+// too, and the same bytes as NewEnvelope(part).Marshal() for any part.
+func TestEnvelopeMarshalPartMatchesPycti(t *testing.T) {
+	for _, v := range loadEnvelopeVectors(t) {
+		t.Run(v.Name, func(t *testing.T) {
+			workID := ""
+			if v.Input.WorkID != nil {
+				workID = *v.Input.WorkID
+			}
+			e := NewEnvelope(nil, v.Input.Seq, v.Input.ApplicantID, v.Input.DraftID, workID)
+			e.EntitiesTypes = v.Input.EntitiesTypes
+			e.Update = v.Input.Update
+			got, err := e.MarshalPart([]byte(v.Input.Part))
+			if err != nil {
+				t.Fatalf("MarshalPart() error = %v", err)
+			}
+			if diff := cmp.Diff(v.Want, string(got)); diff != "" {
+				t.Errorf("MarshalPart() mismatch (-pycti +got):\n%s", diff)
+			}
+		})
+	}
+	for _, part := range [][]byte{nil, {}, []byte("x"), []byte("{\"a\": \"\\u00e9\"}"), {0xff, 0xfe, 0, 1, 2}} {
+		applicant := "user-é"
+		want, err := NewEnvelope(part, 3, &applicant, nil, "work-1").Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := NewEnvelope(nil, 3, &applicant, nil, "work-1").MarshalPart(part)
+		if err != nil || string(got) != string(want) {
+			t.Errorf("MarshalPart(%q) = %s, %v; want %s", part, got, err, want)
+		}
+	}
+}

@@ -24,6 +24,16 @@ func oasisNamespace() uuid.UUID {
 
 // canonicalJSON returns the RFC 8785 form of data, which must be JSON-marshalable.
 func canonicalJSON(data any) ([]byte, error) {
+	if m, ok := data.(map[string]any); ok {
+		if b, ok := appendCanonicalStrings(nil, m); ok {
+			return b, nil
+		}
+	}
+	return canonicalJSONGeneric(data)
+}
+
+// canonicalJSONGeneric is canonicalJSON through encoding/json and jcs.
+func canonicalJSONGeneric(data any) ([]byte, error) {
 	raw, err := json.Marshal(data)
 	if err != nil {
 		return nil, fmt.Errorf("marshal id contributing properties: %w", err)
@@ -33,6 +43,85 @@ func canonicalJSON(data any) ([]byte, error) {
 		return nil, fmt.Errorf("canonicalize id contributing properties: %w", err)
 	}
 	return canon, nil
+}
+
+// appendCanonicalStrings appends the RFC 8785 form of m when its keys are
+// ASCII (so that sorting bytes sorts UTF-16 code units) and its values
+// strings or nil: what canonicalJSONGeneric writes, without encoding the map
+// and parsing it again. ok is false for any other map.
+func appendCanonicalStrings(b []byte, m map[string]any) ([]byte, bool) {
+	var stack [8]string
+	keys := stack[:0]
+	for k, v := range m {
+		switch v.(type) {
+		case string, nil:
+		default:
+			return nil, false
+		}
+		for i := range len(k) {
+			if k[i] >= utf8.RuneSelf {
+				return nil, false
+			}
+		}
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	b = append(b, '{')
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendCanonicalString(b, k)
+		b = append(b, ':')
+		if s, ok := m[k].(string); ok {
+			b = appendCanonicalString(b, s)
+		} else {
+			b = append(b, "null"...)
+		}
+	}
+	return append(b, '}'), true
+}
+
+// appendCanonicalString appends s as RFC 8785 writes a string: only '"',
+// '\\' and control characters escaped (\b \f \n \r \t or \u00xx), every
+// other character as UTF-8, each invalid byte as U+FFFD (as encoding/json
+// reads it).
+func appendCanonicalString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError && size == 1 {
+				b = utf8.AppendRune(b, utf8.RuneError)
+			} else {
+				b = append(b, s[i:i+size]...)
+			}
+			i += size
+			continue
+		}
+		switch {
+		case c == '"' || c == '\\':
+			b = append(b, '\\', c)
+		case c == '\b':
+			b = append(b, '\\', 'b')
+		case c == '\f':
+			b = append(b, '\\', 'f')
+		case c == '\n':
+			b = append(b, '\\', 'n')
+		case c == '\r':
+			b = append(b, '\\', 'r')
+		case c == '\t':
+			b = append(b, '\\', 't')
+		case c < 0x20:
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		default:
+			b = append(b, c)
+		}
+		i++
+	}
+	return append(b, '"')
 }
 
 // deterministicID returns "<typ>--" + UUIDv5(OASIS namespace, canonical JSON of data).

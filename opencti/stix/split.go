@@ -1,6 +1,7 @@
 package stix
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/json"
 	"errors"
@@ -93,7 +94,115 @@ func Split(bundle []byte, opts SplitOptions) (*SplitResult, error) {
 	if !ok {
 		bundleID = "bundle--" + uuid.NewString()
 	}
+	parts, err := split(bundleID, objects, opts)
+	if err != nil {
+		return nil, err
+	}
+	res := &SplitResult{Parts: make([][]byte, 0, parts.Len())}
+	for i := range parts.Len() {
+		b, err := parts.Append(nil, i)
+		if err != nil {
+			return nil, err
+		}
+		res.Parts = append(res.Parts, b)
+	}
+	for _, el := range parts.incompatible {
+		b, err := pyjson.Marshal(el)
+		if err != nil {
+			return nil, fmt.Errorf("split bundle: encode incompatible object: %w", err)
+		}
+		res.Incompatible = append(res.Incompatible, b)
+	}
+	if len(res.Parts) == 0 {
+		return res, fmt.Errorf("split bundle: %w", ErrNothingToImport)
+	}
+	return res, nil
+}
 
+// SplitBundle is Split for a bundle not yet encoded: it gives the parts that
+// Split(json.Marshal(b)) gives, byte for byte, without encoding the whole
+// bundle and parsing it again (each object is encoded once, as
+// Bundle.MarshalJSON does, then split), and it encodes each part only when
+// asked ([Parts.Append]). Objects that do not marshal to a JSON object are an
+// error; with no part to send, it returns ErrNothingToImport.
+func SplitBundle(b *Bundle, opts SplitOptions) (*Parts, error) {
+	if b.id == "" {
+		return nil, fmt.Errorf("split bundle: no id: build it with NewBundle")
+	}
+	objects := make([]any, len(b.Objects))
+	for i, o := range b.Objects {
+		if raw, ok := o.([]byte); ok {
+			o = json.RawMessage(raw)
+		}
+		var (
+			raw []byte
+			err error
+		)
+		if m, ok := o.(Object); ok {
+			// The JSON is parsed next: encoding/json would only check and
+			// compact it first.
+			raw, err = m.MarshalJSON()
+			raw = bytes.TrimSpace(raw)
+		} else {
+			raw, err = marshalJSON(o)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("marshal bundle object %d: %w", i, err)
+		}
+		if len(raw) == 0 || raw[0] != '{' {
+			return nil, fmt.Errorf("marshal bundle object %d: %T is not a JSON object", i, o)
+		}
+		v, err := pyjson.Unmarshal(raw)
+		if err != nil {
+			// Split would have refused the bundle.
+			return nil, fmt.Errorf("split bundle: %w: object %d: %w", ErrInvalidBundle, i, err)
+		}
+		objects[i] = v
+	}
+	parts, err := split(b.id, objects, opts)
+	if err != nil {
+		return nil, err
+	}
+	if parts.Len() == 0 {
+		return parts, fmt.Errorf("split bundle: %w", ErrNothingToImport)
+	}
+	return parts, nil
+}
+
+// Parts are the one-object bundles of a split (SplitBundle), in order, each
+// encoded when appended.
+type Parts struct {
+	bundleID     any
+	eventVersion string
+	elements     []*pyjson.Object
+	nbDeps       map[*pyjson.Object]int
+	incompatible []*pyjson.Object
+}
+
+// Len is the number of parts: the work's expectation count.
+func (p *Parts) Len() int { return len(p.elements) }
+
+// Append appends part i, as Split encodes it, to dst.
+func (p *Parts) Append(dst []byte, i int) ([]byte, error) {
+	el := p.elements[i]
+	part := pyjson.NewObject(6)
+	part.Set("type", "bundle")
+	part.Set("id", p.bundleID)
+	part.Set("spec_version", SpecVersion)
+	part.Set("x_opencti_seq", p.nbDeps[el])
+	part.Set("objects", []any{el})
+	if p.eventVersion != "" {
+		part.Set("x_opencti_event_version", p.eventVersion)
+	}
+	b, err := pyjson.Append(dst, part)
+	if err != nil {
+		return dst, fmt.Errorf("split bundle: encode part: %w", err)
+	}
+	return b, nil
+}
+
+// split walks the decoded objects of a bundle whose id is bundleID.
+func split(bundleID any, objects []any, opts SplitOptions) (*Parts, error) {
 	s := &splitter{
 		cleanup:    opts.CleanupInconsistent,
 		raw:        make(map[string]*pyjson.Object, len(objects)),
@@ -131,36 +240,8 @@ func Split(bundle []byte, opts SplitOptions) (*SplitResult, error) {
 			return nil, fmt.Errorf("split bundle: %w: %w", ErrInvalidBundle, err)
 		}
 	}
-
 	slices.SortStableFunc(s.elements, func(a, b *pyjson.Object) int { return cmp.Compare(s.nbDeps[a], s.nbDeps[b]) })
-	res := &SplitResult{Parts: make([][]byte, 0, len(s.elements))}
-	for _, el := range s.elements {
-		part := pyjson.NewObject(6)
-		part.Set("type", "bundle")
-		part.Set("id", bundleID)
-		part.Set("spec_version", SpecVersion)
-		part.Set("x_opencti_seq", s.nbDeps[el])
-		part.Set("objects", []any{el})
-		if opts.EventVersion != "" {
-			part.Set("x_opencti_event_version", opts.EventVersion)
-		}
-		b, err := pyjson.Marshal(part)
-		if err != nil {
-			return nil, fmt.Errorf("split bundle: encode part: %w", err)
-		}
-		res.Parts = append(res.Parts, b)
-	}
-	for _, el := range s.incompatible {
-		b, err := pyjson.Marshal(el)
-		if err != nil {
-			return nil, fmt.Errorf("split bundle: encode incompatible object: %w", err)
-		}
-		res.Incompatible = append(res.Incompatible, b)
-	}
-	if len(res.Parts) == 0 {
-		return res, fmt.Errorf("split bundle: %w", ErrNothingToImport)
-	}
-	return res, nil
+	return &Parts{bundleID: bundleID, eventVersion: opts.EventVersion, elements: s.elements, nbDeps: s.nbDeps, incompatible: s.incompatible}, nil
 }
 
 // splitter holds the state of one split, named after pycti's.

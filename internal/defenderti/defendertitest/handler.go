@@ -381,6 +381,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// abort ends a held answer the client gave up on without answering: net/http
+// closes the connection instead of sending an implicit empty 200, which a
+// client could take for a malformed answer.
+func abort() { panic(http.ErrAbortHandler) }
+
 // wait holds the answer for d or until the client gives up; false when it
 // gave up.
 func wait(r *http.Request, d time.Duration) bool {
@@ -481,7 +486,7 @@ func (h *Handler) serveToken(w http.ResponseWriter, r *http.Request, tenant stri
 // endpoint; false when the fault only delays.
 func (h *Handler) applyTokenFault(w http.ResponseWriter, r *http.Request, f *Fault) bool {
 	if f.Delay > 0 && !wait(r, f.Delay) {
-		return true
+		abort()
 	}
 	if f.Body != nil {
 		writeRaw(w, f)
@@ -732,7 +737,7 @@ func (h *Handler) serveGraph(w http.ResponseWriter, r *http.Request, p string) {
 	}
 	if f != nil {
 		if f.Delay > 0 && !wait(r, f.Delay) {
-			return
+			abort()
 		}
 		if f.Body != nil {
 			writeRaw(w, f)

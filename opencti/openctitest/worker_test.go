@@ -58,6 +58,25 @@ func ipv4(value string) map[string]any {
 	return map[string]any{"type": "ipv4-addr", "spec_version": "2.1", "id": id, "value": value}
 }
 
+// waitDeliveries waits until the worker recorded n deliveries and returns
+// them: it records a delivery after reporting the expectation that may
+// complete the work (as the platform's worker acks after reporting), so a
+// completed work does not mean its deliveries are recorded yet.
+func waitDeliveries(t *testing.T, s *Server, n int) []Delivery {
+	t.Helper()
+	ctx := waitCtx(t)
+	for {
+		if ds := s.Deliveries(); len(ds) >= n {
+			return ds
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%d deliveries recorded, want %d", len(s.Deliveries()), n)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
 func TestIntegrationWorkerSingleObject(t *testing.T) {
 	s := NewServer(t, WithStrict())
 	connectorID := uuid.NewString()
@@ -79,6 +98,7 @@ func TestIntegrationWorkerSingleObject(t *testing.T) {
 	if w.Processed != 1 || w.CompletedNumber != 1 {
 		t.Errorf("work = %+v, want 1 processed", w)
 	}
+	waitDeliveries(t, s, 1)
 	objs := s.Objects()
 	want := []map[string]any{{"type": "ipv4-addr", "spec_version": "2.1", "id": obj["id"], "value": "8.8.8.8", "nb_deps": 1.0}}
 	if diff := cmp.Diff(want, objs); diff != "" {
@@ -135,7 +155,7 @@ func TestIntegrationWorkerSplit(t *testing.T) {
 	if w.Expected != 3 || w.Processed != 3 {
 		t.Errorf("work = %+v, want 3 expected and processed", w)
 	}
-	ds := s.Deliveries()
+	ds := waitDeliveries(t, s, 4) // the bundle and its 3 parts
 	if ds[0].Outcome != OutcomeSplit || !ds[1].Republished || *ds[1].Envelope.WorkID != workID {
 		t.Errorf("deliveries = %+v", ds)
 	}

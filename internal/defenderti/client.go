@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -21,6 +20,7 @@ import (
 	"github.com/cenkalti/backoff/v5"
 	"github.com/google/uuid"
 
+	"github.com/riskiq-opencti/connectors/internal/httpretry"
 	"github.com/riskiq-opencti/connectors/opencti/origin"
 	"github.com/riskiq-opencti/connectors/opencti/scrub"
 )
@@ -151,7 +151,7 @@ func New(s Settings, opts ...Option) (*Client, error) {
 		base:           strings.TrimRight(s.BaseURL, "/"),
 		userAgent:      DefaultUserAgent,
 		now:            time.Now,
-		sleep:          sleepContext,
+		sleep:          httpretry.Sleep,
 		timeout:        DefaultTimeout,
 		maxAttempts:    DefaultMaxAttempts,
 		maxElapsed:     DefaultMaxElapsed,
@@ -454,7 +454,7 @@ func (c *Client) attempt(ctx context.Context, endpoint, target string, v any, n 
 			o.err = fmt.Errorf("defender ti GET %s: %w", endpoint, cerr)
 			return o
 		}
-		o.err = fmt.Errorf("defender ti GET %s: %w", endpoint, transportCause(err, c.timeout))
+		o.err = fmt.Errorf("defender ti GET %s: %w", endpoint, httpretry.TransportCause(err, c.timeout))
 		o.retry = !errors.Is(err, ErrCrossOriginRedirect)
 		return o
 	}
@@ -474,7 +474,7 @@ func (c *Client) attempt(ctx context.Context, endpoint, target string, v any, n 
 				o.err = fmt.Errorf("defender ti GET %s: read body: %w", endpoint, cerr)
 				return o
 			}
-			o.err = fmt.Errorf("defender ti GET %s: read body: %w", endpoint, transportCause(err, c.timeout))
+			o.err = fmt.Errorf("defender ti GET %s: read body: %w", endpoint, httpretry.TransportCause(err, c.timeout))
 			o.retry = true
 			return o
 		}
@@ -495,7 +495,7 @@ func (c *Client) attempt(ctx context.Context, endpoint, target string, v any, n 
 		Code: c.redact(code), Message: scrub.Text(c.redact(msg), maxMessage),
 		RequestID: reqID, ClientRequestID: clientReqID,
 	}
-	if d, ok := parseRetryAfter(resp.Header.Get("Retry-After"), c.now()); ok {
+	if d, ok := httpretry.ParseAfter(resp.Header.Get("Retry-After"), c.now()); ok {
 		ae.RetryAfter, o.retryAfter = d, d
 	}
 	o.err = ae
@@ -569,52 +569,6 @@ func (c *Client) readBody(resp *http.Response) ([]byte, error) {
 		return nil, fmt.Errorf("%w: body exceeds %d bytes", ErrResponseTooLarge, c.maxBody)
 	}
 	return buf.Bytes(), nil
-}
-
-// transportCause strips the *url.Error wrapper (it repeats the URL) and
-// names a per-attempt timeout.
-func transportCause(err error, timeout time.Duration) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err
-	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("attempt timed out after %s: %w", timeout, err)
-	}
-	return err
-}
-
-// parseRetryAfter reads Retry-After: delay seconds or an HTTP date.
-func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0, false
-	}
-	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if secs < 0 {
-			return 0, false
-		}
-		const maxSecs = int64(1<<63-1) / int64(time.Second)
-		return time.Duration(min(secs, maxSecs)) * time.Second, true
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(t.Sub(now), 0), true
-	}
-	return 0, false
-}
-
-func sleepContext(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return context.Cause(ctx)
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	}
 }
 
 // ---- throttling pause ----

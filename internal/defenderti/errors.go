@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/riskiq-opencti/connectors/internal/httpretry"
 	"github.com/riskiq-opencti/connectors/opencti/scrub"
 )
 
@@ -243,7 +244,7 @@ func parseAuthError(status int, header http.Header, body []byte, now time.Time, 
 			e.Hint = "check DEFENDER_TI_CLIENT_ID and the client secret or certificate"
 		}
 	}
-	if d, ok := parseRetryAfter(header.Get("Retry-After"), now); ok {
+	if d, ok := httpretry.ParseAfter(header.Get("Retry-After"), now); ok {
 		e.RetryAfter = d
 	}
 	return e

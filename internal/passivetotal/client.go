@@ -17,6 +17,7 @@ import (
 
 	"github.com/cenkalti/backoff/v5"
 
+	"github.com/riskiq-opencti/connectors/internal/httpretry"
 	"github.com/riskiq-opencti/connectors/opencti/origin"
 	"github.com/riskiq-opencti/connectors/opencti/scrub"
 )
@@ -197,7 +198,7 @@ func New(baseURL, username, apiKey string, opts ...Option) (*Client, error) {
 		maxBackoff:     DefaultMaxBackoff,
 		maxBody:        DefaultMaxBodySize,
 		now:            time.Now,
-		sleep:          sleepContext,
+		sleep:          httpretry.Sleep,
 		quota:          quotaState{ttl: DefaultQuotaCacheTTL, errTTL: DefaultQuotaErrorTTL},
 	}
 	for _, opt := range opts {
@@ -498,9 +499,9 @@ func (c *Client) attempt(ctx context.Context, r *call, target string, n int) (re
 			return nil, retryAfter, false, fmt.Errorf("GET %s: %w", r.endpoint, cerr)
 		}
 		if errors.Is(err, ErrCrossOriginRedirect) {
-			return nil, retryAfter, false, fmt.Errorf("GET %s: %w", r.endpoint, transportCause(err, c.timeout))
+			return nil, retryAfter, false, fmt.Errorf("GET %s: %w", r.endpoint, httpretry.TransportCause(err, c.timeout))
 		}
-		return nil, retryAfter, true, fmt.Errorf("GET %s: %w", r.endpoint, transportCause(err, c.timeout))
+		return nil, retryAfter, true, fmt.Errorf("GET %s: %w", r.endpoint, httpretry.TransportCause(err, c.timeout))
 	}
 	defer func() { _ = resp.Body.Close() }()
 	c.log.LogAttrs(ctx, slog.LevelDebug, "passivetotal response",
@@ -522,7 +523,7 @@ func (c *Client) attempt(ctx context.Context, r *call, target string, n int) (re
 			if cerr := context.Cause(ctx); cerr != nil {
 				return nil, retryAfter, false, fmt.Errorf("GET %s: read body: %w", r.endpoint, cerr)
 			}
-			return nil, retryAfter, true, fmt.Errorf("GET %s: read body: %w", r.endpoint, transportCause(err, c.timeout))
+			return nil, retryAfter, true, fmt.Errorf("GET %s: read body: %w", r.endpoint, httpretry.TransportCause(err, c.timeout))
 		}
 		return &response{status: resp.StatusCode, body: body}, retryAfter, false, nil
 	}
@@ -537,7 +538,7 @@ func (c *Client) attempt(ctx context.Context, r *call, target string, n int) (re
 		Body:     excerpt([]byte(c.redact(string(body)))),
 		jsonBody: isJSON,
 	}
-	if d, ok := parseRetryAfter(resp.Header.Get("Retry-After"), c.now()); ok {
+	if d, ok := httpretry.ParseAfter(resp.Header.Get("Retry-After"), c.now()); ok {
 		apiErr.RetryAfter = d
 		retryAfter = d
 	}
@@ -570,52 +571,4 @@ func (c *Client) readBody(resp *http.Response) ([]byte, error) {
 		return nil, fmt.Errorf("%w: body exceeds the limit of %d bytes", ErrResponseTooLarge, c.maxBody)
 	}
 	return buf.Bytes(), nil
-}
-
-// transportCause strips the *url.Error wrapper (it repeats the full URL) and
-// names a per-attempt timeout.
-func transportCause(err error, timeout time.Duration) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err
-	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("attempt timed out after %s: %w", timeout, err)
-	}
-	return err
-}
-
-// parseRetryAfter reads a Retry-After value: delay seconds or an HTTP date.
-func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0, false
-	}
-	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if secs < 0 {
-			return 0, false
-		}
-		const maxSecs = int64(1<<63-1) / int64(time.Second)
-		secs = min(secs, maxSecs)
-		return time.Duration(secs) * time.Second, true
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(t.Sub(now), 0), true
-	}
-	return 0, false
-}
-
-// sleepContext waits for d or until ctx is done.
-func sleepContext(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return context.Cause(ctx)
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	}
 }

@@ -55,34 +55,6 @@ func TestParseTime(t *testing.T) {
 	}
 }
 
-func TestParseRetryAfter(t *testing.T) {
-	now := time.Date(2025, 6, 15, 12, 0, 0, 0, time.UTC)
-	tests := []struct {
-		in     string
-		want   time.Duration
-		wantOK bool
-	}{
-		{"3", 3 * time.Second, true},
-		{" 120 ", 2 * time.Minute, true},
-		{"0", 0, true},
-		{"Sun, 15 Jun 2025 12:00:30 GMT", 30 * time.Second, true},
-		{"Sun, 15 Jun 2025 11:00:00 GMT", 0, true}, // in the past
-		{"99999999999999999999", 0, false},
-		{"-1", 0, false},
-		{"soon", 0, false},
-		{"", 0, false},
-	}
-	for _, tt := range tests {
-		got, ok := parseRetryAfter(tt.in, now)
-		if got != tt.want || ok != tt.wantOK {
-			t.Errorf("parseRetryAfter(%q) = %v, %v, want %v, %v", tt.in, got, ok, tt.want, tt.wantOK)
-		}
-	}
-	if got, ok := parseRetryAfter("9223372036", now); !ok || got <= 0 {
-		t.Errorf("parseRetryAfter(huge) = %v, %v, want a positive capped delay", got, ok)
-	}
-}
-
 func TestParseErrorBody(t *testing.T) {
 	tests := []struct {
 		body, want string
